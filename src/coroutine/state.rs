@@ -1,0 +1,117 @@
+//! The run state of a coroutine: one atomic byte, named states, named transitions.
+//!
+//! Ground rules (arch/park.md):
+//! - P1: a coroutine becomes `PARKED` only through [`RunState::transition_to_parked`], which the
+//!   owning worker calls *after* the coroutine has switched off its stack. Wakers can therefore
+//!   never make runnable a coroutine that is still running on its stack.
+//! - P2: a wake makes a coroutine runnable at most once: only the waker whose CAS moves `PARKED`
+//!   to `QUEUED` may enqueue it; every other wake just sets `WAKE`.
+//! - P3: no wake is lost: a wake that arrives while the coroutine runs (or sits in a queue) sets
+//!   `WAKE`, which makes the commit of the next park fail, so that park returns at once.
+//! - P4: `WAKE` is a raw, spurious-allowed signal. Every wait built on it rechecks its own
+//!   condition in a loop (the user-visible park token lives in `park/token.rs`).
+//!
+//! | base      | meaning                                        | who leaves it, how          |
+//! |-----------|------------------------------------------------|-----------------------------|
+//! | `QUEUED`  | in a run queue (or not yet started)            | the worker that pops it     |
+//! | `RUNNING` | on its stack, or switching off it              | its owner: park/yield/done  |
+//! | `PARKED`  | switched off, waiting for a wake               | the waker that wins the CAS |
+//! | `DONE`    | finished; wakes are ignored                    | nobody                      |
+//!
+//! `WAKE` (bit 2) may accompany any base state; once the base is `DONE` it is ignored.
+
+use crate::loom::sync::atomic::{AtomicU8, Ordering};
+
+const RUNNING: u8 = 0;
+const PARKED: u8 = 1;
+const QUEUED: u8 = 2;
+const DONE: u8 = 3;
+const BASE: u8 = 0b11;
+/// A wake is pending: set by wakers, consumed by the coroutine when it returns from a park.
+const WAKE: u8 = 0b100;
+
+/// Outcome of [`RunState::wake`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// The coroutine was parked; the caller moved it to `QUEUED` and must enqueue it (P2).
+    Enqueue,
+    /// The wake was recorded (or the coroutine is done); nothing more to do.
+    Recorded,
+}
+
+/// The atomic run-state word of one coroutine.
+#[derive(Debug)]
+pub(crate) struct RunState(AtomicU8);
+
+impl RunState {
+    /// A new coroutine starts queued: it is about to be pushed on a run queue.
+    pub(crate) fn new_queued() -> RunState {
+        RunState(AtomicU8::new(QUEUED))
+    }
+
+    /// The owning worker popped the coroutine: `QUEUED` → `RUNNING`, keeping `WAKE`.
+    pub(crate) fn transition_to_running(&self) {
+        let prev = self.0.fetch_and(!BASE, Ordering::Acquire);
+        debug_assert_eq!(prev & BASE, QUEUED, "popped a coroutine that was not queued");
+    }
+
+    /// Inside the coroutine, before switching: consumes a pending wake, if any, so the park
+    /// can return without a switch.
+    pub(crate) fn try_consume_wake(&self) -> bool {
+        self.0
+            .compare_exchange(RUNNING | WAKE, RUNNING, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Inside the coroutine, after a park returned: consumes the wake that ended it.
+    pub(crate) fn consume_wake(&self) {
+        self.0.fetch_and(!WAKE, Ordering::Acquire);
+    }
+
+    /// On the worker, after the coroutine switched off its stack to park: commits the park
+    /// (P1). Returns `false` when a wake arrived since the coroutine last consumed one; the
+    /// coroutine then stays `RUNNING` and the worker resumes it at once (P3).
+    pub(crate) fn transition_to_parked(&self) -> bool {
+        self.0
+            .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// On the worker, after the coroutine switched off its stack to yield: `RUNNING` →
+    /// `QUEUED`, keeping `WAKE`.
+    pub(crate) fn transition_to_queued(&self) {
+        let prev = self.0.fetch_or(QUEUED, Ordering::Release);
+        debug_assert_eq!(prev & BASE, RUNNING);
+    }
+
+    /// On the worker, after the coroutine returned: `RUNNING` → `DONE`.
+    pub(crate) fn transition_to_done(&self) {
+        let prev = self.0.fetch_or(DONE, Ordering::Release);
+        debug_assert_eq!(prev & BASE, RUNNING);
+    }
+
+    /// Any thread: makes the coroutine runnable (P2, P3).
+    pub(crate) fn wake(&self) -> Wake {
+        let mut cur = self.0.load(Ordering::Acquire);
+        loop {
+            if cur & WAKE != 0 || cur & BASE == DONE {
+                // Already pending: one pending wake covers any number of wakers (P4).
+                return Wake::Recorded;
+            }
+            let (next, outcome) = if cur & BASE == PARKED {
+                (QUEUED | WAKE, Wake::Enqueue)
+            } else {
+                (cur | WAKE, Wake::Recorded)
+            };
+            match self.0.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return outcome,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Whether the coroutine has finished.
+    pub(crate) fn is_done(&self) -> bool {
+        self.0.load(Ordering::Acquire) & BASE == DONE
+    }
+}

@@ -1,0 +1,34 @@
+//! weft: Go-style green threads for Rust.
+//!
+//! Write plain blocking code — spawn, sleep, park, join — and weft runs it on stackful
+//! coroutines multiplexed over a few OS threads by a work-stealing scheduler. The API mirrors
+//! `std::thread`, so porting a blocking program means changing imports, and every call works
+//! both inside a coroutine (it parks the coroutine) and on a plain OS thread (it parks the
+//! thread).
+//!
+//! ```
+//! use std::time::Duration;
+//! use weft::{go, thread};
+//!
+//! let handles: Vec<_> = (0..1000)
+//!     .map(|i| go!(move || { thread::sleep(Duration::from_millis(10)); i }))
+//!     .collect();
+//! let sum: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+//! assert_eq!(sum, 499_500);
+//! ```
+//!
+//! Architecture and invariants: `arch/README.md` in the repository.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, missing_debug_implementations, clippy::undocumented_unsafe_blocks)]
+
+mod coroutine;
+mod loom;
+mod macros;
+mod panic;
+mod park;
+pub mod runtime;
+mod scheduler;
+mod signal;
+pub mod stack;
+pub mod thread;

@@ -1,0 +1,44 @@
+//! Panic messages that name the coroutine.
+//!
+//! std's hook names the OS thread ("thread 'weft-worker-0' panicked"), which says nothing
+//! about which coroutine failed. At runtime start weft installs a hook that, for a panic inside
+//! a coroutine, prints `coroutine 'NAME' (id N) panicked at FILE:LINE:COL:` and the message
+//! (and a backtrace when `RUST_BACKTRACE` asks for one); panics elsewhere go to the hook that
+//! was installed before. A detached coroutine's panic is therefore always printed. A hook the
+//! program installs after the runtime started replaces weft's (std's usual rule).
+
+use std::backtrace::{Backtrace, BacktraceStatus};
+use std::io::Write;
+use std::panic::{self, PanicHookInfo};
+
+use crate::runtime::context;
+
+pub(crate) fn install_hook() {
+    let previous = panic::take_hook();
+    panic::set_hook(Box::new(move |info| {
+        if context::in_coroutine() {
+            report(info);
+        } else {
+            previous(info);
+        }
+    }));
+}
+
+fn report(info: &PanicHookInfo<'_>) {
+    let Some((name, id)) = context::with_task(|t| (t.display_name().to_owned(), t.id)) else {
+        return;
+    };
+    let message = info.payload_as_str().unwrap_or("Box<dyn Any>");
+    let mut text = match info.location() {
+        Some(loc) => format!("coroutine '{name}' (id {id}) panicked at {loc}:\n{message}\n"),
+        None => format!("coroutine '{name}' (id {id}) panicked:\n{message}\n"),
+    };
+    let backtrace = Backtrace::capture();
+    match backtrace.status() {
+        BacktraceStatus::Captured => text.push_str(&format!("stack backtrace:\n{backtrace}\n")),
+        _ => text.push_str(
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+        ),
+    }
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}

@@ -1,0 +1,82 @@
+//! The one way to block: park the current coroutine, or the current OS thread.
+//!
+//! Every blocking call in weft (join, sleep, `thread::park`, and the channels and locks built
+//! later) is written as "register an [`Unparker`] where the waker will find it → re-check the
+//! condition → [`park`] → loop". [`park`] may return spuriously (P4), so callers always loop.
+//!
+//! Inside a coroutine, [`park`] switches to the worker, which commits the park after the
+//! switch (P1, coroutine/state.rs); the worker thread goes on with other coroutines. On a plain
+//! OS thread, [`park`] blocks the thread on its private `OsParker` (park/os.rs). The two kinds
+//! of waiter mix freely: an `Unparker` wakes either.
+//!
+//! The invariants P1–P6 are stated in arch/park.md.
+
+pub(crate) mod os;
+pub(crate) mod token;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::coroutine::{Suspend, Task};
+use crate::runtime::context;
+use os::OsParker;
+
+thread_local! {
+    /// The private parker of this OS thread (only used outside coroutines).
+    static OS_PARKER: Arc<OsParker> = Arc::new(OsParker::new());
+}
+
+/// A handle that wakes one parked coroutine or OS thread. `Send + Sync`, cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) enum Unparker {
+    Coroutine(Arc<Task>),
+    Thread(Arc<OsParker>),
+}
+
+impl Unparker {
+    /// Wakes the waiter: its current or next [`park`] returns.
+    pub(crate) fn unpark(&self) {
+        match self {
+            Unparker::Coroutine(task) => task.wake(),
+            Unparker::Thread(parker) => parker.unpark(),
+        }
+    }
+}
+
+/// The unparker of the caller: its coroutine if it runs in one, else its OS thread.
+pub(crate) fn current() -> Unparker {
+    match context::current_task() {
+        Some(task) => Unparker::Coroutine(task),
+        None => Unparker::Thread(OS_PARKER.with(Arc::clone)),
+    }
+}
+
+/// Blocks the caller until it is unparked, `deadline` passes, or a spurious wake-up (P4).
+pub(crate) fn park(deadline: Option<Instant>) {
+    if context::with_task(|task| park_coroutine(task, deadline)).is_none() {
+        OS_PARKER.with(|p| p.park(deadline));
+    }
+}
+
+fn park_coroutine(task: &Task, deadline: Option<Instant>) {
+    if task.state.try_consume_wake() {
+        return;
+    }
+    if deadline.is_some_and(|d| d <= Instant::now()) {
+        return;
+    }
+    task.suspend(Suspend::Park(deadline));
+    task.state.consume_wake();
+    if deadline.is_some() {
+        // T2: if the wake came from elsewhere, the timer is now stale.
+        context::with_worker(|core| core.timers.borrow_mut().disarm(task));
+    }
+}
+
+/// Yields the current coroutine behind the other runnable work of its worker; on a plain
+/// thread, `std::thread::yield_now`.
+pub(crate) fn yield_now() {
+    if context::with_task(|task| task.suspend(Suspend::Yield)).is_none() {
+        std::thread::yield_now();
+    }
+}

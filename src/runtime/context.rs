@@ -1,0 +1,71 @@
+//! The crate's thread-locals for "where am I": the running coroutine and the worker.
+//!
+//! Both are raw pointers set by the worker loop (scheduler/worker.rs) and valid while set:
+//! `TASK` while the worker resumes that task (the worker holds an `Arc` to it), `WORKER` for the
+//! life of the worker thread (the `Core` lives on the worker's own stack frame). Because a
+//! started coroutine never changes thread (CO4), a coroutine reading them always sees its own
+//! worker's values. They are `const`-initialised so the stack-overflow handler can read `TASK`
+//! from a signal handler without running any lazy initialisation.
+
+use std::cell::Cell;
+use std::ptr;
+use std::sync::Arc;
+
+use crate::coroutine::Task;
+use crate::scheduler::Core;
+
+thread_local! {
+    static TASK: Cell<*const Task> = const { Cell::new(ptr::null()) };
+    static WORKER: Cell<*const Core> = const { Cell::new(ptr::null()) };
+}
+
+/// Runs `f` on the current coroutine, if the caller runs inside one.
+pub(crate) fn with_task<R>(f: impl FnOnce(&Task) -> R) -> Option<R> {
+    let p = TASK.with(Cell::get);
+    // SAFETY: a non-null TASK points to the task the worker is resuming right now, kept alive
+    // by the worker's `Arc` until it clears TASK (module doc).
+    (!p.is_null()).then(|| f(unsafe { &*p }))
+}
+
+/// A new reference to the current coroutine, if the caller runs inside one.
+pub(crate) fn current_task() -> Option<Arc<Task>> {
+    let p = TASK.with(Cell::get);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `p` came from `Arc::as_ptr` of a live `Arc<Task>` held by the worker (module
+    // doc); bumping the count first makes the new `Arc` own one reference.
+    unsafe {
+        Arc::increment_strong_count(p);
+        Some(Arc::from_raw(p))
+    }
+}
+
+/// Whether the caller runs inside a coroutine.
+pub(crate) fn in_coroutine() -> bool {
+    !TASK.with(Cell::get).is_null()
+}
+
+/// The raw current-task pointer, for the signal handler.
+pub(crate) fn task_ptr() -> *const Task {
+    TASK.try_with(Cell::get).unwrap_or(ptr::null())
+}
+
+/// Sets the current task; the worker calls this around each resume.
+pub(crate) fn set_task(task: *const Task) {
+    TASK.with(|t| t.set(task));
+}
+
+/// Runs `f` on the current worker's core, if the caller runs on a worker thread.
+pub(crate) fn with_worker<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
+    let p = WORKER.with(Cell::get);
+    // SAFETY: a non-null WORKER points to the `Core` on this worker thread's stack, alive for
+    // the whole worker loop, which is the only code (with the coroutines it resumes) that runs
+    // on this thread; `Core` is only used through shared references.
+    (!p.is_null()).then(|| f(unsafe { &*p }))
+}
+
+/// Sets the current worker; the worker loop calls this once at start.
+pub(crate) fn set_worker(core: *const Core) {
+    WORKER.with(|w| w.set(core));
+}

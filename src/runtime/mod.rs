@@ -1,0 +1,208 @@
+//! The runtime: configuration, the lazily started global scheduler, and fatal errors.
+//!
+//! The runtime starts on the first spawn. Its configuration comes from [`Builder`] if the
+//! program calls [`Builder::init`] before that, else from the environment:
+//!
+//! | variable            | meaning                                  | default                   |
+//! |---------------------|------------------------------------------|---------------------------|
+//! | `WEFT_WORKERS`      | number of worker threads (1–1024)        | `available_parallelism()` |
+//! | `WEFT_STACK_SIZE`   | usable stack bytes per coroutine (`k`/`m` suffix allowed) | 64 KiB   |
+//! | `WEFT_STACK_GUARD`  | `auto`, `madvise` or `mprotect`          | `auto`                    |
+//!
+//! An invalid value is reported by the first spawn as an `io::Error` naming the variable
+//! (`thread::spawn` and `go!` panic with that message, like `std::thread::spawn`).
+
+pub(crate) mod context;
+
+use std::io;
+use std::sync::OnceLock;
+
+use crate::scheduler::Scheduler;
+pub use crate::stack::StackGuard;
+use crate::stack::{DEFAULT_STACK_SIZE, round_stack_size};
+
+/// Most worker threads accepted.
+const MAX_WORKERS: usize = 1024;
+
+/// The resolved configuration of the runtime.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) workers: usize,
+    /// Default usable stack size, page-rounded.
+    pub(crate) stack_size: usize,
+    pub(crate) stack_guard: StackGuard,
+}
+
+/// Explicit configuration of the global runtime, used instead of the environment.
+///
+/// Call [`Builder::init`] before the first spawn. Values not set fall back to the environment
+/// variables of the module doc, then to the defaults.
+///
+/// ```
+/// weft::runtime::Builder::new().workers(2).init().ok(); // Err if the runtime already runs
+/// let h = weft::go!(|| 6 * 7);
+/// assert_eq!(h.join().unwrap(), 42);
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    workers: Option<usize>,
+    stack_size: Option<usize>,
+    stack_guard: Option<StackGuard>,
+}
+
+impl Builder {
+    /// A builder with nothing set.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Number of worker threads (OS threads that run coroutines).
+    pub fn workers(mut self, n: usize) -> Builder {
+        self.workers = Some(n);
+        self
+    }
+
+    /// Default usable stack size of a coroutine, in bytes.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// How stack guard pages are placed (see [`StackGuard`]).
+    pub fn stack_guard(mut self, guard: StackGuard) -> Builder {
+        self.stack_guard = Some(guard);
+        self
+    }
+
+    /// Starts the global runtime with this configuration.
+    ///
+    /// # Errors
+    /// `AlreadyExists` if the runtime is already running (it starts on the first spawn);
+    /// `InvalidInput` for a bad value (here or in the environment); the error of starting the
+    /// worker threads otherwise.
+    pub fn init(self) -> io::Result<()> {
+        let mut fresh = false;
+        let result = RUNTIME.get_or_init(|| {
+            fresh = true;
+            build(self.resolve())
+        });
+        match (fresh, result) {
+            (true, Ok(_)) => Ok(()),
+            (true, Err(e)) => Err(io::Error::new(e.0, e.1.clone())),
+            (false, _) => Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "weft: the runtime is already running; call runtime::Builder::init before the \
+                 first spawn",
+            )),
+        }
+    }
+
+    fn resolve(self) -> Result<Config, (io::ErrorKind, String)> {
+        let invalid = |msg: String| (io::ErrorKind::InvalidInput, msg);
+        let workers = match self.workers {
+            Some(n) => n,
+            None => match env_value("WEFT_WORKERS").map_err(invalid)? {
+                Some(v) => parse_workers(&v).map_err(invalid)?,
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
+        };
+        if workers == 0 || workers > MAX_WORKERS {
+            return Err(invalid(format!(
+                "weft: the number of workers must be between 1 and {MAX_WORKERS}, got {workers}"
+            )));
+        }
+        let stack_size = match self.stack_size {
+            Some(n) => n,
+            None => match env_value("WEFT_STACK_SIZE").map_err(invalid)? {
+                Some(v) => parse_size(&v).ok_or_else(|| {
+                    invalid(format!(
+                        "weft: WEFT_STACK_SIZE must be a size in bytes such as 65536, 64k or 1m, got {v:?}"
+                    ))
+                })?,
+                None => DEFAULT_STACK_SIZE,
+            },
+        };
+        let stack_size =
+            round_stack_size(stack_size).map_err(|e| (e.kind(), e.to_string()))?;
+        let stack_guard = match self.stack_guard {
+            Some(g) => g,
+            None => match env_value("WEFT_STACK_GUARD").map_err(invalid)?.as_deref() {
+                None | Some("auto") => StackGuard::Auto,
+                Some("madvise") => StackGuard::Madvise,
+                Some("mprotect") => StackGuard::Mprotect,
+                Some(v) => {
+                    return Err(invalid(format!(
+                        "weft: WEFT_STACK_GUARD must be auto, madvise or mprotect, got {v:?}"
+                    )));
+                }
+            },
+        };
+        Ok(Config { workers, stack_size, stack_guard })
+    }
+}
+
+fn env_value(name: &str) -> Result<Option<String>, String> {
+    match std::env::var(name) {
+        Ok(v) => Ok(Some(v.trim().to_owned())),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => {
+            Err(format!("weft: {name} must be valid UTF-8, got {v:?}"))
+        }
+    }
+}
+
+fn parse_workers(v: &str) -> Result<usize, String> {
+    v.parse::<usize>().ok().filter(|n| (1..=MAX_WORKERS).contains(n)).ok_or_else(|| {
+        format!("weft: WEFT_WORKERS must be a whole number from 1 to {MAX_WORKERS}, got {v:?}")
+    })
+}
+
+fn parse_size(v: &str) -> Option<usize> {
+    let lower = v.to_ascii_lowercase();
+    let (digits, shift) = match lower.trim_end_matches('b').trim_end_matches('i') {
+        s if s.ends_with('k') => (&s[..s.len() - 1], 10),
+        s if s.ends_with('m') => (&s[..s.len() - 1], 20),
+        s => (s, 0),
+    };
+    digits.trim().parse::<usize>().ok()?.checked_mul(1 << shift)
+}
+
+type InitResult = Result<&'static Scheduler, (io::ErrorKind, String)>;
+
+static RUNTIME: OnceLock<InitResult> = OnceLock::new();
+
+fn build(config: Result<Config, (io::ErrorKind, String)>) -> InitResult {
+    let config = config?;
+    crate::signal::install();
+    crate::panic::install_hook();
+    Scheduler::start(config).map_err(|e| (e.kind(), e.to_string()))
+}
+
+/// The global scheduler, starting it from the environment on first use.
+pub(crate) fn start() -> io::Result<&'static Scheduler> {
+    match RUNTIME.get_or_init(|| build(Builder::new().resolve())) {
+        Ok(s) => Ok(s),
+        Err((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
+    }
+}
+
+/// The global scheduler, if it runs.
+pub(crate) fn try_scheduler() -> Option<&'static Scheduler> {
+    RUNTIME.get().and_then(|r| r.as_ref().ok().copied())
+}
+
+/// The global scheduler; only called where a coroutine exists, hence the runtime runs.
+pub(crate) fn scheduler() -> &'static Scheduler {
+    match try_scheduler() {
+        Some(s) => s,
+        None => fatal("a coroutine exists but the runtime does not"),
+    }
+}
+
+/// Reports a broken runtime invariant and aborts: after such a bug, going on could corrupt
+/// memory, and unwinding through a worker would take every coroutine on it down silently.
+#[cold]
+pub(crate) fn fatal(msg: &str) -> ! {
+    eprintln!("weft: internal error: {msg}; aborting");
+    std::process::abort()
+}

@@ -1,0 +1,114 @@
+//! Idle workers: who searches for work, who sleeps, and who wakes whom (Go's spinning rule).
+//!
+//! Ground rules (arch/scheduler.md):
+//! - S4: whoever submits stealable work (a spawn) wakes a sleeping worker only when no worker
+//!   is searching; the woken worker starts out searching.
+//! - S5: a searcher that finds work stops searching and, if it was the last searcher, wakes
+//!   another worker (so the rest of the work it saw gets a searcher too).
+//! - S6: no lost wake-up: a worker that goes to sleep as the last searcher re-checks every
+//!   stealable queue afterwards. Submitters publish their work, then (after a SeqCst fence)
+//!   read `state`; sleepers update `state` (SeqCst), then re-check the queues. One of the two
+//!   always sees the other.
+//! - S7: at most half the workers search at once, so searching does not burn every core.
+//!
+//! `state` packs the number of searching workers (low 16 bits) and of workers that are not
+//! asleep (`unparked`, the other bits). `sleepers` lists the sleeping workers; it and the
+//! `unparked` count change together, under its lock.
+
+use crate::loom::sync::Mutex;
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+
+const SEARCH_SHIFT: usize = 0;
+const SEARCH_MASK: usize = 0xffff;
+const UNPARK_SHIFT: usize = 16;
+const ONE_SEARCHING: usize = 1 << SEARCH_SHIFT;
+const ONE_UNPARKED: usize = 1 << UNPARK_SHIFT;
+
+fn searching(state: usize) -> usize {
+    (state >> SEARCH_SHIFT) & SEARCH_MASK
+}
+
+fn unparked(state: usize) -> usize {
+    state >> UNPARK_SHIFT
+}
+
+/// Idle-worker bookkeeping shared by all workers. `Sync`.
+#[derive(Debug)]
+pub(crate) struct Idle {
+    state: AtomicUsize,
+    sleepers: Mutex<Vec<usize>>,
+    workers: usize,
+}
+
+impl Idle {
+    /// All `workers` start awake and not searching.
+    pub(crate) fn new(workers: usize) -> Idle {
+        Idle {
+            state: AtomicUsize::new(workers * ONE_UNPARKED),
+            sleepers: Mutex::new(Vec::with_capacity(workers)),
+            workers,
+        }
+    }
+
+    /// S4: called after stealable work was published. Returns the worker to wake, if any;
+    /// that worker has been counted as unparked and searching on its behalf.
+    pub(crate) fn worker_to_notify(&self) -> Option<usize> {
+        if !self.should_notify() {
+            return None;
+        }
+        let mut sleepers = self.sleepers.lock();
+        if !self.should_notify() {
+            return None;
+        }
+        let worker = sleepers.pop()?;
+        self.state.fetch_add(ONE_UNPARKED | ONE_SEARCHING, Ordering::SeqCst);
+        Some(worker)
+    }
+
+    fn should_notify(&self) -> bool {
+        let state = self.state.load(Ordering::SeqCst);
+        searching(state) == 0 && unparked(state) < self.workers
+    }
+
+    /// S7: tries to become a searcher.
+    pub(crate) fn transition_to_searching(&self) -> bool {
+        let state = self.state.load(Ordering::SeqCst);
+        if 2 * searching(state) >= self.workers.max(2) {
+            return false;
+        }
+        self.state.fetch_add(ONE_SEARCHING, Ordering::SeqCst);
+        true
+    }
+
+    /// S5: stops searching; returns `true` if the caller was the last searcher and must wake
+    /// another worker.
+    pub(crate) fn transition_from_searching(&self) -> bool {
+        let prev = self.state.fetch_sub(ONE_SEARCHING, Ordering::SeqCst);
+        searching(prev) == 1
+    }
+
+    /// S6: registers `worker` as asleep. Returns `true` if it was the last searcher, in which
+    /// case the caller must re-check the stealable queues before it sleeps.
+    pub(crate) fn transition_to_parked(&self, worker: usize, is_searching: bool) -> bool {
+        let mut sleepers = self.sleepers.lock();
+        let dec = ONE_UNPARKED + if is_searching { ONE_SEARCHING } else { 0 };
+        let prev = self.state.fetch_sub(dec, Ordering::SeqCst);
+        sleepers.push(worker);
+        is_searching && searching(prev) == 1
+    }
+
+    /// After waking: returns whether the worker was woken as a searcher (by
+    /// `worker_to_notify`). A worker woken otherwise (a wake for one of its own coroutines, a
+    /// timer) takes itself off the sleepers list.
+    pub(crate) fn transition_from_parked(&self, worker: usize) -> bool {
+        let mut sleepers = self.sleepers.lock();
+        match sleepers.iter().position(|&w| w == worker) {
+            Some(i) => {
+                sleepers.swap_remove(i);
+                self.state.fetch_add(ONE_UNPARKED, Ordering::SeqCst);
+                false
+            }
+            None => true,
+        }
+    }
+}

@@ -1,0 +1,306 @@
+//! The worker loop: find a runnable coroutine, resume it, act on why it switched back.
+//!
+//! `Core` is the worker's own state. It lives on the worker thread's stack and is reached only
+//! from that thread: by the loop, and by coroutines it resumes (through
+//! `runtime::context::with_worker`) for local spawns, local wakes and timers. No `RefCell`
+//! borrow is held across a resume, so those re-entrant uses never overlap.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crossbeam_deque::{Steal, Worker};
+
+use super::Scheduler;
+use super::timer::Timers;
+use crate::coroutine::{Resumed, Suspend, Task, Wake};
+use crate::runtime::context;
+use crate::stack::SlabStack;
+
+/// S3: how often the worker looks at the global queue, its inbox and its timers first.
+const FAIRNESS_TICKS: u32 = 61;
+/// S3: how many times in a row `runnext` may win.
+const RUNNEXT_STREAK: u32 = 16;
+/// Stacks of the default size a worker keeps for its own spawns.
+const STACK_CACHE: usize = 256;
+/// Woken coroutines moved from the inbox per look.
+const INBOX_BATCH: usize = 128;
+
+/// The state owned by one worker thread (see module doc).
+pub(crate) struct Core {
+    index: usize,
+    sched: &'static Scheduler,
+    /// Unstarted coroutines spawned here; other workers steal from its far end (S1).
+    fresh: Worker<Arc<Task>>,
+    /// Started coroutines that are runnable, FIFO.
+    ready: RefCell<VecDeque<Arc<Task>>>,
+    /// The coroutine woken last by a coroutine of this worker; runs next (S3 bounds it).
+    runnext: RefCell<Option<Arc<Task>>>,
+    runnext_streak: Cell<u32>,
+    /// Coroutines that called `yield_now`: they run after all other local work.
+    yielded: RefCell<VecDeque<Arc<Task>>>,
+    pub(crate) timers: RefCell<Timers>,
+    stack_cache: RefCell<Vec<SlabStack>>,
+    tick: Cell<u32>,
+    rng: Cell<u64>,
+    searching: Cell<bool>,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core").field("index", &self.index).finish_non_exhaustive()
+    }
+}
+
+/// Body of worker thread `index`.
+pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<Arc<Task>>) {
+    crate::signal::ensure_altstack();
+    let core = Core {
+        index,
+        sched,
+        fresh,
+        ready: RefCell::new(VecDeque::new()),
+        runnext: RefCell::new(None),
+        runnext_streak: Cell::new(0),
+        yielded: RefCell::new(VecDeque::new()),
+        timers: RefCell::new(Timers::default()),
+        stack_cache: RefCell::new(Vec::new()),
+        tick: Cell::new(0),
+        rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)),
+        searching: Cell::new(false),
+    };
+    context::set_worker(&core);
+    loop {
+        match core.next_task().or_else(|| core.search()) {
+            Some(task) => {
+                core.stop_searching();
+                core.run_task(task);
+            }
+            None => core.sleep(),
+        }
+    }
+}
+
+impl Core {
+    pub(crate) fn index(&self) -> usize {
+        self.index
+    }
+
+    /// A new unstarted coroutine spawned on this worker (S1).
+    pub(crate) fn push_fresh(&self, task: Arc<Task>) {
+        self.fresh.push(task);
+    }
+
+    /// A coroutine of this worker was woken by code running on this worker: it runs next.
+    pub(crate) fn push_woken_local(&self, task: Arc<Task>) {
+        if let Some(prev) = self.runnext.replace(Some(task)) {
+            self.ready.borrow_mut().push_back(prev);
+        }
+    }
+
+    /// A stack for a coroutine spawned on this worker.
+    pub(crate) fn alloc_stack(&self, usable: usize) -> io::Result<SlabStack> {
+        if usable == self.sched.config.stack_size {
+            if let Some(stack) = self.stack_cache.borrow_mut().pop() {
+                return Ok(stack);
+            }
+        }
+        self.sched.stacks.alloc(usable)
+    }
+
+    fn release_stack(&self, stack: SlabStack) {
+        let mut cache = self.stack_cache.borrow_mut();
+        if stack.usable() == self.sched.config.stack_size && cache.len() < STACK_CACHE {
+            cache.push(stack);
+        } else {
+            drop(cache);
+            self.sched.stacks.release(stack);
+        }
+    }
+
+    /// Local work, in S3's order.
+    fn next_task(&self) -> Option<Arc<Task>> {
+        let tick = self.tick.get().wrapping_add(1);
+        self.tick.set(tick);
+        if tick % FAIRNESS_TICKS == 0 {
+            self.fire_timers();
+            self.drain_inbox();
+            if let Some(task) = steal(|| self.sched.injector.steal()) {
+                return Some(task);
+            }
+            if let Some(task) = self.yielded.borrow_mut().pop_front() {
+                return Some(task);
+            }
+        }
+        if let Some(task) = self.take_runnext() {
+            return Some(task);
+        }
+        if let Some(task) = self.ready.borrow_mut().pop_front() {
+            return Some(task);
+        }
+        if self.drain_inbox() {
+            return self.ready.borrow_mut().pop_front();
+        }
+        if let Some(task) = self.fresh.pop() {
+            return Some(task);
+        }
+        self.yielded.borrow_mut().pop_front()
+    }
+
+    fn take_runnext(&self) -> Option<Arc<Task>> {
+        let mut runnext = self.runnext.borrow_mut();
+        runnext.as_ref()?;
+        let streak = self.runnext_streak.get();
+        if streak < RUNNEXT_STREAK {
+            self.runnext_streak.set(streak + 1);
+            return runnext.take();
+        }
+        // S3: let the rest of the ready queue run before the ping-pong pair goes on.
+        self.runnext_streak.set(0);
+        let task = runnext.take().expect("checked above");
+        self.ready.borrow_mut().push_back(task);
+        None
+    }
+
+    /// Moves woken coroutines from the inbox to `ready`. Returns whether any moved.
+    fn drain_inbox(&self) -> bool {
+        let inbox = &self.sched.remotes[self.index].inbox;
+        let mut moved = false;
+        let mut ready = self.ready.borrow_mut();
+        for _ in 0..INBOX_BATCH {
+            match steal(|| inbox.steal()) {
+                Some(task) => {
+                    ready.push_back(task);
+                    moved = true;
+                }
+                None => break,
+            }
+        }
+        moved
+    }
+
+    /// Fires due timers into `ready`. Returns how many fired.
+    fn fire_timers(&self) -> usize {
+        let mut timers = self.timers.borrow_mut();
+        if timers.is_empty() {
+            return 0;
+        }
+        let mut ready = self.ready.borrow_mut();
+        timers.fire(Instant::now(), |task| {
+            if task.state.wake() == Wake::Enqueue {
+                ready.push_back(task);
+            }
+        })
+    }
+
+    /// No local work: fire timers, then look for unstarted coroutines elsewhere (S4–S7).
+    fn search(&self) -> Option<Arc<Task>> {
+        if self.fire_timers() > 0 {
+            return self.next_task();
+        }
+        if !self.searching.get() {
+            if !self.sched.idle.transition_to_searching() {
+                return None;
+            }
+            self.searching.set(true);
+        }
+        let sched = self.sched;
+        if let Some(task) = steal(|| sched.injector.steal_batch_and_pop(&self.fresh)) {
+            return Some(task);
+        }
+        let n = sched.remotes.len();
+        let start = self.next_rand() as usize % n;
+        for i in 0..n {
+            let victim = (start + i) % n;
+            if victim == self.index {
+                continue;
+            }
+            let stealer = &sched.remotes[victim].stealer;
+            if let Some(task) = steal(|| stealer.steal_batch_and_pop(&self.fresh)) {
+                return Some(task);
+            }
+        }
+        None
+    }
+
+    /// S5: a searcher that found work stops searching; the last one wakes another.
+    fn stop_searching(&self) {
+        if self.searching.replace(false) && self.sched.idle.transition_from_searching() {
+            self.sched.notify_work();
+        }
+    }
+
+    /// S6: sleeps until woken or until the earliest timer is due.
+    fn sleep(&self) {
+        let sched = self.sched;
+        let was_searching = self.searching.replace(false);
+        if sched.idle.transition_to_parked(self.index, was_searching) && sched.has_stealable_work() {
+            sched.notify_work();
+        }
+        let deadline = self.timers.borrow_mut().next_deadline();
+        sched.remotes[self.index].parker.park(deadline);
+        self.searching.set(sched.idle.transition_from_parked(self.index));
+    }
+
+    /// Resumes `task` until it parks, yields or finishes.
+    fn run_task(&self, task: Arc<Task>) {
+        task.state.transition_to_running();
+        context::set_task(Arc::as_ptr(&task));
+        let outcome = loop {
+            match task.resume(self.index) {
+                Resumed::Suspended(Suspend::Park(deadline)) => {
+                    // P1: the coroutine is off its stack; only now may wakers see it parked.
+                    if task.state.transition_to_parked() {
+                        break Outcome::Parked(deadline);
+                    }
+                    // P3: a wake arrived since the coroutine last consumed one: resume it.
+                }
+                Resumed::Suspended(Suspend::Yield) => break Outcome::Yielded,
+                Resumed::Finished(stack) => break Outcome::Finished(stack),
+            }
+        };
+        context::set_task(std::ptr::null());
+        match outcome {
+            // T1: the timer is armed after the park committed.
+            Outcome::Parked(Some(deadline)) => self.timers.borrow_mut().arm(deadline, task),
+            Outcome::Parked(None) => {}
+            Outcome::Yielded => {
+                task.state.transition_to_queued();
+                self.yielded.borrow_mut().push_back(task);
+            }
+            Outcome::Finished(stack) => {
+                task.state.transition_to_done();
+                self.release_stack(stack);
+            }
+        }
+    }
+
+    fn next_rand(&self) -> u64 {
+        // xorshift64: only spreads steal victims; quality does not matter.
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        x
+    }
+}
+
+enum Outcome {
+    Parked(Option<Instant>),
+    Yielded,
+    Finished(SlabStack),
+}
+
+/// Retries a steal until it succeeds or finds the queue empty.
+fn steal<T>(mut f: impl FnMut() -> Steal<T>) -> Option<T> {
+    loop {
+        match f() {
+            Steal::Success(t) => return Some(t),
+            Steal::Empty => return None,
+            Steal::Retry => std::hint::spin_loop(),
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! Stack-overflow reports: a SIGSEGV/SIGBUS handler that names the coroutine.
+//!
+//! Ground rules (arch/coroutine.md):
+//! - CO6: a fault whose address lies in the guard page of the coroutine running on the
+//!   faulting thread is a stack overflow of that coroutine: the handler writes
+//!   `coroutine 'NAME' (id N) has overflowed its stack of K KiB; …` to stderr and aborts.
+//! - CO7: every other fault goes to the handler installed before weft's, so std's own report
+//!   for overflowing OS threads (and any other handler) keeps working; if that was the
+//!   default action, it is restored and the fault re-executes into it.
+//! - The handler runs on an alternate signal stack (the coroutine stack is exhausted), uses
+//!   only async-signal-safe calls (`write`, `sigaction`, `abort`) and allocates nothing.
+
+use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::runtime::context;
+
+const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
+/// Size of the alternate signal stack given to workers that have none.
+const ALTSTACK_SIZE: usize = 64 * 1024;
+
+/// The previous `sigaction` for each of `SIGNALS`, stored before our handler is installed and
+/// never changed afterwards (read from the handler, hence plain atomics-guarded statics).
+static PREVIOUS: [PrevAction; 2] = [PrevAction::new(), PrevAction::new()];
+static INSTALL: Once = Once::new();
+
+struct PrevAction {
+    handler: AtomicUsize,
+    flags: AtomicUsize,
+}
+
+impl PrevAction {
+    const fn new() -> PrevAction {
+        PrevAction { handler: AtomicUsize::new(libc::SIG_DFL), flags: AtomicUsize::new(0) }
+    }
+}
+
+/// Installs the handler once per process.
+pub(crate) fn install() {
+    INSTALL.call_once(|| {
+        for (i, &sig) in SIGNALS.iter().enumerate() {
+            // SAFETY: zeroed `sigaction` is a valid "no handler, empty mask" value; the calls
+            // get valid pointers to locals and install a handler that is async-signal-safe.
+            unsafe {
+                let mut old: libc::sigaction = std::mem::zeroed();
+                if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                    continue;
+                }
+                PREVIOUS[i].handler.store(old.sa_sigaction, Ordering::Relaxed);
+                PREVIOUS[i].flags.store(old.sa_flags as usize, Ordering::Relaxed);
+                let mut new: libc::sigaction = std::mem::zeroed();
+                new.sa_sigaction = handler as *const () as usize;
+                new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut new.sa_mask);
+                libc::sigaction(sig, &new, std::ptr::null_mut());
+            }
+        }
+    });
+}
+
+/// Gives the calling thread an alternate signal stack if it has none (std gives one to the
+/// threads it spawns while its own handler is installed, but not in every configuration).
+pub(crate) fn ensure_altstack() {
+    // SAFETY: querying with a null new-stack pointer only writes `old`.
+    unsafe {
+        let mut old: libc::stack_t = std::mem::zeroed();
+        if libc::sigaltstack(std::ptr::null(), &mut old) != 0 || old.ss_flags & libc::SS_DISABLE == 0 {
+            return;
+        }
+    }
+    // SAFETY: a fresh anonymous mapping; it is handed to the kernel as this thread's signal
+    // stack and never unmapped (worker threads live as long as the process).
+    unsafe {
+        let mem = libc::mmap(
+            std::ptr::null_mut(),
+            ALTSTACK_SIZE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        );
+        if mem == libc::MAP_FAILED {
+            return;
+        }
+        let stack = libc::stack_t { ss_sp: mem, ss_flags: 0, ss_size: ALTSTACK_SIZE };
+        libc::sigaltstack(&stack, std::ptr::null_mut());
+    }
+}
+
+extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let task = context::task_ptr();
+    if !task.is_null() {
+        // SAFETY: a non-null current task is kept alive by its worker while it runs (see
+        // runtime/context.rs); we only read immutable fields.
+        let task = unsafe { &*task };
+        let (lo, hi) = task.guard;
+        if (lo..hi).contains(&addr) {
+            report_overflow(task.display_name(), task.id.as_u64().get(), task.stack_size);
+            // SAFETY: abort is async-signal-safe.
+            unsafe { libc::abort() };
+        }
+    }
+    chain(sig, info, ctx);
+}
+
+/// CO7: hands the fault to the previous handler.
+fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    let i = if sig == libc::SIGSEGV { 0 } else { 1 };
+    let prev = PREVIOUS[i].handler.load(Ordering::Relaxed);
+    let flags = PREVIOUS[i].flags.load(Ordering::Relaxed) as libc::c_int;
+    if prev == libc::SIG_DFL || prev == libc::SIG_IGN {
+        // SAFETY: restoring the default action; returning re-executes the faulting
+        // instruction, which then gets the default action (terminate).
+        unsafe {
+            let mut dfl: libc::sigaction = std::mem::zeroed();
+            dfl.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(sig, &dfl, std::ptr::null_mut());
+        }
+    } else if flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: `prev` was installed as an SA_SIGINFO handler with this signature.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { std::mem::transmute(prev) };
+        f(sig, info, ctx);
+    } else {
+        // SAFETY: `prev` was installed as a plain handler with this signature.
+        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(prev) };
+        f(sig);
+    }
+}
+
+/// Writes the overflow message with `write(2)` only (no allocation, no locks).
+fn report_overflow(name: &str, id: u64, stack_size: usize) {
+    let mut buf = [0u8; 512];
+    let mut w = Writer { buf: &mut buf, len: 0 };
+    w.put(b"\ncoroutine '");
+    w.put(name.as_bytes());
+    w.put(b"' (id ");
+    w.num(id);
+    w.put(b") has overflowed its stack of ");
+    w.num((stack_size / 1024) as u64);
+    w.put(b" KiB; raise it with Builder::stack_size (or WEFT_STACK_SIZE for the default)\n");
+    w.put(b"fatal runtime error: coroutine stack overflow, aborting\n");
+    // SAFETY: writing initialised bytes from a live buffer to stderr.
+    unsafe { libc::write(2, w.buf.as_ptr().cast(), w.len) };
+}
+
+struct Writer<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+    }
+
+    fn num(&mut self, mut v: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        self.put(&digits[i..]);
+    }
+}

@@ -1,0 +1,295 @@
+//! Slab allocation of guarded stack slots and the global pool of free slots.
+//!
+//! Layout of one slot (addresses grow upwards):
+//!
+//! ```text
+//!   bottom            bottom + page                                   top
+//!   | guard page (CO1) | usable stack ......................... grows down |
+//! ```
+//!
+//! A slab is one `MAP_NORESERVE` anonymous mapping holding many slots; slots are carved lazily
+//! and their guard is installed when carved (CO2). Free slots of each size class sit in a LIFO
+//! list behind one lock; workers keep a small cache in front of it (scheduler/worker.rs).
+
+use std::io;
+use std::num::NonZeroUsize;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use corosensei::stack::{Stack, StackPointer};
+use parking_lot::Mutex;
+
+/// `MADV_GUARD_INSTALL` from linux/mman.h (Linux ≥ 6.13); not yet in every libc release.
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+/// Address space reserved per slab.
+const SLAB_BYTES: usize = 64 << 20;
+/// Memory maps left for the rest of the process when the mprotect budget is computed.
+const MAP_HEADROOM: usize = 1024;
+
+pub(crate) fn page_size() -> usize {
+    static PAGE: OnceLock<usize> = OnceLock::new();
+    // SAFETY: sysconf has no preconditions.
+    *PAGE.get_or_init(|| match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => 4096,
+    })
+}
+
+/// One stack slot: `[bottom, bottom + page)` is the guard, `[bottom + page, top)` is usable.
+#[derive(Debug)]
+pub(crate) struct SlabStack {
+    bottom: usize,
+    top: usize,
+}
+
+impl SlabStack {
+    /// Usable bytes (without the guard page).
+    pub(crate) fn usable(&self) -> usize {
+        self.top - self.bottom - page_size()
+    }
+
+    /// The guard page's address range.
+    pub(crate) fn guard(&self) -> (usize, usize) {
+        (self.bottom, self.bottom + page_size())
+    }
+}
+
+// SAFETY: CO1: `[limit, base)` is a private anonymous mapping that nothing else uses while this
+// value exists; its lowest page is a guard (installed when the slot was carved, kept for the
+// life of the process, CO3) and the usable part is at least MIN_STACK_SIZE (≥ corosensei's
+// 4096). Both ends are page aligned, hence aligned to STACK_ALIGNMENT.
+unsafe impl Stack for SlabStack {
+    fn base(&self) -> StackPointer {
+        NonZeroUsize::new(self.top).expect("slot top is never null")
+    }
+
+    fn limit(&self) -> StackPointer {
+        NonZeroUsize::new(self.bottom).expect("slot bottom is never null")
+    }
+}
+
+/// How guard pages are placed (CO2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StackGuard {
+    /// `madvise(MADV_GUARD_INSTALL)` where the kernel supports it, else `Mprotect`.
+    Auto,
+    /// `madvise(MADV_GUARD_INSTALL)`: no memory map per guard (Linux ≥ 6.13).
+    Madvise,
+    /// `mprotect(PROT_NONE)`: two memory maps per guard, within a budget.
+    Mprotect,
+}
+
+#[derive(Debug)]
+struct Class {
+    /// Slot size (usable + guard).
+    slot: usize,
+    free: Vec<SlabStack>,
+    /// Next uncarved slot of the current slab, and its end.
+    cursor: usize,
+    end: usize,
+}
+
+#[derive(Debug)]
+struct Synced {
+    classes: Vec<Class>,
+    /// mprotect guards installed so far (only in `StackGuard::Mprotect`).
+    mprotect_guards: usize,
+}
+
+/// The process-wide pool of stack slots. `Sync`; allocation and release take one short lock.
+#[derive(Debug)]
+pub(crate) struct StackPool {
+    mode: StackGuard,
+    /// Maximum number of mprotect guards (`Mprotect` mode), from `vm.max_map_count`.
+    mprotect_budget: usize,
+    max_map_count: usize,
+    synced: Mutex<Synced>,
+    /// Stacks handed out and not yet returned: the number of live coroutines.
+    live: AtomicUsize,
+}
+
+impl StackPool {
+    /// Builds the pool, resolving `Auto` by probing the kernel.
+    pub(crate) fn new(mode: StackGuard) -> StackPool {
+        let mode = match mode {
+            StackGuard::Auto if madvise_guard_supported() => StackGuard::Madvise,
+            StackGuard::Auto => StackGuard::Mprotect,
+            m => m,
+        };
+        let max_map_count = read_usize("/proc/sys/vm/max_map_count").unwrap_or(65530);
+        let in_use = count_maps().unwrap_or(0);
+        let mprotect_budget = max_map_count.saturating_sub(in_use + MAP_HEADROOM) / 2;
+        StackPool {
+            mode,
+            mprotect_budget,
+            max_map_count,
+            synced: Mutex::new(Synced { classes: Vec::new(), mprotect_guards: 0 }),
+            live: AtomicUsize::new(0),
+        }
+    }
+
+    /// The guard mode in force (never `Auto`).
+    pub(crate) fn mode(&self) -> StackGuard {
+        self.mode
+    }
+
+    /// Hands out a stack with `usable` bytes (already rounded by `round_stack_size`).
+    pub(crate) fn alloc(&self, usable: usize) -> io::Result<SlabStack> {
+        let slot = usable + page_size();
+        let mut synced = self.synced.lock();
+        let idx = match synced.classes.iter().position(|c| c.slot == slot) {
+            Some(i) => i,
+            None => {
+                synced.classes.push(Class { slot, free: Vec::new(), cursor: 0, end: 0 });
+                synced.classes.len() - 1
+            }
+        };
+        if let Some(stack) = synced.classes[idx].free.pop() {
+            self.live.fetch_add(1, Ordering::Relaxed);
+            return Ok(stack);
+        }
+        let stack = self.carve(&mut synced, idx)?;
+        self.live.fetch_add(1, Ordering::Relaxed);
+        Ok(stack)
+    }
+
+    /// Takes a stack back for reuse. Its pages stay resident (reuse is then free); the guard
+    /// stays installed (CO3).
+    pub(crate) fn release(&self, stack: SlabStack) {
+        self.live.fetch_sub(1, Ordering::Relaxed);
+        let slot = stack.top - stack.bottom;
+        let mut synced = self.synced.lock();
+        if let Some(class) = synced.classes.iter_mut().find(|c| c.slot == slot) {
+            class.free.push(stack);
+        }
+    }
+
+    /// Stacks currently handed out.
+    pub(crate) fn live(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    fn carve(&self, synced: &mut Synced, idx: usize) -> io::Result<SlabStack> {
+        let class = &synced.classes[idx];
+        let slot = class.slot;
+        if class.cursor == class.end {
+            let slots = (SLAB_BYTES / slot).max(1);
+            let base = map_slab(slots * slot).map_err(|e| self.map_error(slot, e))?;
+            let class = &mut synced.classes[idx];
+            class.cursor = base;
+            class.end = base + slots * slot;
+        }
+        let bottom = synced.classes[idx].cursor;
+        self.install_guard(synced, bottom)?;
+        synced.classes[idx].cursor += slot;
+        Ok(SlabStack { bottom, top: bottom + slot })
+    }
+
+    fn install_guard(&self, synced: &mut Synced, bottom: usize) -> io::Result<()> {
+        let page = page_size();
+        match self.mode {
+            StackGuard::Madvise | StackGuard::Auto => {
+                // SAFETY: `[bottom, bottom + page)` lies in a private anonymous RW mapping made
+                // by `map_slab` and not yet handed out, so no live data is affected.
+                let rc = unsafe { libc::madvise(bottom as *mut _, page, MADV_GUARD_INSTALL) };
+                if rc != 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::Other,
+                        format!(
+                            "weft: could not install a stack guard page with MADV_GUARD_INSTALL: {}",
+                            io::Error::last_os_error()
+                        ),
+                    ));
+                }
+            }
+            StackGuard::Mprotect => {
+                if synced.mprotect_guards >= self.mprotect_budget {
+                    return Err(self.budget_error());
+                }
+                // SAFETY: as above: the page is part of our own mapping and not handed out.
+                let rc = unsafe { libc::mprotect(bottom as *mut _, page, libc::PROT_NONE) };
+                if rc != 0 {
+                    let os = io::Error::last_os_error();
+                    return Err(if os.raw_os_error() == Some(libc::ENOMEM) {
+                        self.budget_error()
+                    } else {
+                        os
+                    });
+                }
+                synced.mprotect_guards += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn budget_error(&self) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "weft: cannot guard another coroutine stack: {} coroutines are live and the \
+                 mprotect guard budget of {} stacks is used up. Each mprotect guard page costs \
+                 two memory maps and vm.max_map_count is {}. Raise it (sysctl -w \
+                 vm.max_map_count=N), run on Linux >= 6.13 where weft guards stacks with \
+                 MADV_GUARD_INSTALL at no map cost, or run fewer coroutines at once",
+                self.live(),
+                self.mprotect_budget,
+                self.max_map_count
+            ),
+        )
+    }
+
+    fn map_error(&self, slot: usize, e: io::Error) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            format!(
+                "weft: cannot reserve {} MiB of address space for more coroutine stacks of {} KiB \
+                 ({} coroutines are live): {e}. Lower the stack size (Builder::stack_size, \
+                 WEFT_STACK_SIZE) or run fewer coroutines at once",
+                (SLAB_BYTES / slot).max(1) * slot >> 20,
+                (slot - page_size()) >> 10,
+                self.live()
+            ),
+        )
+    }
+}
+
+fn map_slab(bytes: usize) -> io::Result<usize> {
+    // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches no
+    // existing memory.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    // A touched stack page must not pull in a 2 MiB huge page. Failure only costs memory.
+    // SAFETY: advice on our own fresh mapping.
+    unsafe { libc::madvise(ptr, bytes, libc::MADV_NOHUGEPAGE) };
+    Ok(ptr as usize)
+}
+
+/// Probes `MADV_GUARD_INSTALL` on a scratch mapping.
+fn madvise_guard_supported() -> bool {
+    let page = page_size();
+    let Ok(base) = map_slab(2 * page) else { return false };
+    // SAFETY: advice on the scratch mapping made just above, which nothing else uses.
+    let ok = unsafe { libc::madvise(base as *mut _, page, MADV_GUARD_INSTALL) } == 0;
+    // SAFETY: unmapping the scratch mapping made above; no references into it exist.
+    unsafe { libc::munmap(base as *mut _, 2 * page) };
+    ok
+}
+
+fn read_usize(path: &str) -> Option<usize> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn count_maps() -> Option<usize> {
+    Some(std::fs::read_to_string("/proc/self/maps").ok()?.lines().count())
+}

@@ -1,0 +1,112 @@
+//! `Builder`: spawning with a name and a stack size, as [`std::thread::Builder`].
+
+use std::io;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::join::Packet;
+use super::{JoinHandle, Scope, ScopedJoinHandle, Thread, ThreadId};
+use crate::coroutine::Task;
+use crate::runtime::{self, context};
+use crate::stack::round_stack_size;
+
+/// Coroutine factory, as [`std::thread::Builder`]: set a name and a stack size, then spawn.
+///
+/// ```
+/// let h = weft::thread::Builder::new()
+///     .name("worker".into())
+///     .stack_size(128 * 1024)
+///     .spawn(|| weft::thread::current().name().map(str::to_owned))
+///     .unwrap();
+/// assert_eq!(h.join().unwrap().as_deref(), Some("worker"));
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "must eventually spawn the coroutine"]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with no name and the runtime's default stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the coroutine; the name appears in panic and stack-overflow messages.
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// Usable stack size in bytes. Rounded up to whole pages and to at least
+    /// [`MIN_STACK_SIZE`](crate::stack::MIN_STACK_SIZE); more than
+    /// [`MAX_STACK_SIZE`](crate::stack::MAX_STACK_SIZE) makes `spawn` fail.
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns a coroutine running `f`, as [`std::thread::Builder::spawn`].
+    ///
+    /// # Errors
+    /// The runtime could not start (an invalid `WEFT_*` variable names itself), the stack size
+    /// is too large, or no guarded stack could be allocated (the message names the limit that
+    /// was hit — memory, address space or `vm.max_map_count` — and how to raise it).
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let packet = Arc::new(Packet::new(None));
+        let theirs = packet.clone();
+        let thread = self.spawn_body(move || theirs.run(f))?;
+        Ok(JoinHandle { thread, packet })
+    }
+
+    /// Spawns a scoped coroutine, as [`std::thread::Builder::spawn_scoped`].
+    ///
+    /// # Errors
+    /// As [`Builder::spawn`].
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        self,
+        scope: &'scope Scope<'scope, 'env>,
+        f: F,
+    ) -> io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        // SC1: counted before the packet exists; the packet's drop uncounts it.
+        scope.data.increment();
+        let packet = Arc::new(Packet::new(Some(scope.data.clone())));
+        let theirs = packet.clone();
+        let body: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || theirs.run(f));
+        // SAFETY: only the lifetime is changed. The body borrows data that lives for 'scope;
+        // `scope()` does not return (so 'scope does not end) until every packet of the scope
+        // has been dropped (SC1), and `theirs` — owned by the body — is dropped only when the
+        // body has run to completion or the body itself is dropped unrun. A started coroutine
+        // that never finishes is leaked, never freed (CO5), so its packet never drops and the
+        // scope waits forever instead of ending the borrow.
+        let body: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(body) };
+        let thread = self.spawn_body(body)?;
+        Ok(ScopedJoinHandle { thread, packet, _scope: PhantomData })
+    }
+
+    /// Creates the coroutine and queues it.
+    fn spawn_body(self, body: impl FnOnce() + Send + 'static) -> io::Result<Thread> {
+        let sched = runtime::start()?;
+        let usable = match self.stack_size {
+            Some(n) => round_stack_size(n)?,
+            None => sched.config.stack_size,
+        };
+        let stack = match context::with_worker(|core| core.alloc_stack(usable)) {
+            Some(stack) => stack?,
+            None => sched.stacks.alloc(usable)?,
+        };
+        let task = Task::new(ThreadId::new(), self.name, stack, body);
+        let thread = Thread::from_task(task.clone());
+        sched.spawn(task);
+        Ok(thread)
+    }
+}

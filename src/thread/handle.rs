@@ -1,0 +1,104 @@
+//! `Thread` and `ThreadId`: the identity of a coroutine or an OS thread.
+
+use std::num::NonZeroU64;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::coroutine::Task;
+
+/// A unique identifier of a coroutine or of an OS thread that used weft.
+///
+/// Like [`std::thread::ThreadId`]: opaque, `Copy`, comparable and hashable; never reused
+/// within a process. Coroutines and OS threads share one numbering.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ThreadId(NonZeroU64);
+
+impl ThreadId {
+    pub(crate) fn new() -> ThreadId {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        ThreadId(NonZeroU64::new(id).expect("64-bit id space exhausted"))
+    }
+
+    /// The identifier as a number (stable for the life of the process).
+    pub fn as_u64(&self) -> NonZeroU64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for ThreadId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A handle to a coroutine or an OS thread, as [`std::thread::Thread`].
+///
+/// Obtained from [`current`](crate::thread::current) or
+/// [`JoinHandle::thread`](crate::thread::JoinHandle::thread). Cheap to clone, `Send + Sync`.
+/// [`unpark`](Thread::unpark) never blocks.
+#[derive(Clone)]
+pub struct Thread {
+    inner: Inner,
+}
+
+#[derive(Clone)]
+enum Inner {
+    Coroutine(Arc<Task>),
+    Os(Arc<OsThread>),
+}
+
+struct OsThread {
+    id: ThreadId,
+    thread: std::thread::Thread,
+}
+
+thread_local! {
+    static OS_THREAD: Arc<OsThread> =
+        Arc::new(OsThread { id: ThreadId::new(), thread: std::thread::current() });
+}
+
+impl Thread {
+    pub(crate) fn from_task(task: Arc<Task>) -> Thread {
+        Thread { inner: Inner::Coroutine(task) }
+    }
+
+    pub(crate) fn current_os() -> Thread {
+        Thread { inner: Inner::Os(OS_THREAD.with(Arc::clone)) }
+    }
+
+    /// The identifier of the coroutine or thread.
+    pub fn id(&self) -> ThreadId {
+        match &self.inner {
+            Inner::Coroutine(task) => task.id,
+            Inner::Os(os) => os.id,
+        }
+    }
+
+    /// The name given at spawn (`Builder::name`), or the OS thread's name.
+    pub fn name(&self) -> Option<&str> {
+        match &self.inner {
+            Inner::Coroutine(task) => task.name.as_deref(),
+            Inner::Os(os) => os.thread.name(),
+        }
+    }
+
+    /// Makes the park token available: the next (or current) [`park`](crate::thread::park)
+    /// of this coroutine or thread returns. Several unparks before a park collapse into one.
+    pub fn unpark(&self) {
+        match &self.inner {
+            Inner::Coroutine(task) => {
+                if task.token.unpark() {
+                    task.wake();
+                }
+            }
+            Inner::Os(os) => os.thread.unpark(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Thread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Thread").field("id", &self.id()).field("name", &self.name()).finish()
+    }
+}

@@ -1,0 +1,95 @@
+//! The `std::thread` mirror: coroutines with std's names and signatures.
+//!
+//! Every function works in both worlds. Inside a coroutine it acts on the coroutine: `park`,
+//! `sleep` and `join` park the coroutine, never the worker thread. On a plain OS thread it acts
+//! like std: `sleep` sleeps the thread, `current().unpark()` wakes that thread.
+//!
+//! ```
+//! use weft::thread;
+//! let handles: Vec<_> = (0..10).map(|i| thread::spawn(move || i * 2)).collect();
+//! let sum: i32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+//! assert_eq!(sum, 90);
+//! ```
+
+mod builder;
+mod handle;
+mod join;
+mod scope;
+
+use std::time::{Duration, Instant};
+
+pub use builder::Builder;
+pub use handle::{Thread, ThreadId};
+pub use join::{JoinHandle, ScopedJoinHandle};
+pub use scope::{Scope, scope};
+
+use crate::park;
+use crate::runtime::context;
+
+/// Spawns a coroutine, as [`std::thread::spawn`]; `go!` is the short spelling.
+///
+/// The coroutine starts on some worker (an idle worker may steal it before it starts) and,
+/// once started, stays on that worker until it finishes.
+///
+/// # Panics
+/// Where [`Builder::spawn`] would return an error, with the same message.
+#[track_caller]
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Builder::new().spawn(f).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The handle of the calling coroutine, or of the calling OS thread outside coroutines.
+pub fn current() -> Thread {
+    match context::current_task() {
+        Some(task) => Thread::from_task(task),
+        None => Thread::current_os(),
+    }
+}
+
+/// Blocks until the park token is available, then consumes it, as [`std::thread::park`].
+///
+/// In a coroutine the coroutine parks (its worker runs others); on an OS thread this is
+/// `std::thread::park`. May return spuriously, like std.
+pub fn park() {
+    if context::with_task(|task| task.token.park(|| raw_park(None))).is_none() {
+        std::thread::park();
+    }
+}
+
+/// As [`park`], but gives up after `dur`, as [`std::thread::park_timeout`].
+pub fn park_timeout(dur: Duration) {
+    let deadline = Instant::now().checked_add(dur);
+    if context::with_task(|task| task.token.park(|| raw_park(deadline))).is_none() {
+        std::thread::park_timeout(dur);
+    }
+}
+
+fn raw_park(deadline: Option<Instant>) -> bool {
+    park::park(deadline);
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+/// Sleeps for at least `dur`, as [`std::thread::sleep`]: a coroutine parks on its worker's
+/// timer; an OS thread sleeps.
+pub fn sleep(dur: Duration) {
+    if !context::in_coroutine() {
+        return std::thread::sleep(dur);
+    }
+    let deadline = Instant::now().checked_add(dur);
+    loop {
+        park::park(deadline);
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return;
+        }
+    }
+}
+
+/// Puts the calling coroutine behind the other runnable coroutines of its worker; on an OS
+/// thread, `std::thread::yield_now`.
+pub fn yield_now() {
+    park::yield_now();
+}
