@@ -11,7 +11,9 @@
 use std::time::{Duration, Instant};
 
 fn main() {
-    let n: usize = std::env::args().nth(1).map_or(1_000_000, |s| s.parse().expect("a count"));
+    let n: usize = std::env::args()
+        .nth(1)
+        .map_or(1_000_000, |s| s.parse().expect("a count"));
     let base = status_kib("VmRSS:");
     let start = Instant::now();
 
@@ -27,7 +29,11 @@ fn main() {
     let live_rss = status_kib("VmRSS:");
     let maps = std::fs::read_to_string("/proc/self/maps").map_or(0, |m| m.lines().count());
 
-    let even = handles.into_iter().map(|h| h.join().expect("no panic")).filter(|&e| e).count();
+    let even = handles
+        .into_iter()
+        .map(|h| h.join().expect("no panic"))
+        .filter(|&e| e)
+        .count();
     let total = start.elapsed();
     assert_eq!(even, n.div_ceil(2), "every coroutine finished exactly once");
 
@@ -35,12 +41,18 @@ fn main() {
     println!("{n} coroutines, each sleeping 1 s");
     println!("  spawned in        {:>8.3} s", spawned.as_secs_f64());
     println!("  all finished in   {:>8.3} s", total.as_secs_f64());
-    println!("  peak memory       {:>8.1} MiB (VmHWM)", peak as f64 / 1024.0);
+    println!(
+        "  peak memory       {:>8.1} MiB (VmHWM)",
+        peak as f64 / 1024.0
+    );
     println!(
         "  per coroutine     {:>8.2} KiB resident while all were parked",
         live_rss.saturating_sub(base) as f64 / n as f64
     );
-    println!("  memory maps       {maps:>8} (vm.max_map_count is {})", max_map_count());
+    println!(
+        "  memory maps       {maps:>8} (vm.max_map_count is {})",
+        max_map_count()
+    );
 }
 
 fn status_kib(field: &str) -> u64 {

@@ -20,7 +20,11 @@
 //! Architecture and invariants: `arch/README.md` in the repository.
 
 #![deny(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs, missing_debug_implementations, clippy::undocumented_unsafe_blocks)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::undocumented_unsafe_blocks
+)]
 
 mod coroutine;
 mod loom;

@@ -31,7 +31,10 @@ struct PrevAction {
 
 impl PrevAction {
     const fn new() -> PrevAction {
-        PrevAction { handler: AtomicUsize::new(libc::SIG_DFL), flags: AtomicUsize::new(0) }
+        PrevAction {
+            handler: AtomicUsize::new(libc::SIG_DFL),
+            flags: AtomicUsize::new(0),
+        }
     }
 }
 
@@ -46,8 +49,12 @@ pub(crate) fn install() {
                 if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
                     continue;
                 }
-                PREVIOUS[i].handler.store(old.sa_sigaction, Ordering::Relaxed);
-                PREVIOUS[i].flags.store(old.sa_flags as usize, Ordering::Relaxed);
+                PREVIOUS[i]
+                    .handler
+                    .store(old.sa_sigaction, Ordering::Relaxed);
+                PREVIOUS[i]
+                    .flags
+                    .store(old.sa_flags as usize, Ordering::Relaxed);
                 let mut new: libc::sigaction = std::mem::zeroed();
                 new.sa_sigaction = handler as *const () as usize;
                 new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
@@ -64,7 +71,9 @@ pub(crate) fn ensure_altstack() {
     // SAFETY: querying with a null new-stack pointer only writes `old`.
     unsafe {
         let mut old: libc::stack_t = std::mem::zeroed();
-        if libc::sigaltstack(std::ptr::null(), &mut old) != 0 || old.ss_flags & libc::SS_DISABLE == 0 {
+        if libc::sigaltstack(std::ptr::null(), &mut old) != 0
+            || old.ss_flags & libc::SS_DISABLE == 0
+        {
             return;
         }
     }
@@ -82,7 +91,11 @@ pub(crate) fn ensure_altstack() {
         if mem == libc::MAP_FAILED {
             return;
         }
-        let stack = libc::stack_t { ss_sp: mem, ss_flags: 0, ss_size: ALTSTACK_SIZE };
+        let stack = libc::stack_t {
+            ss_sp: mem,
+            ss_flags: 0,
+            ss_size: ALTSTACK_SIZE,
+        };
         libc::sigaltstack(&stack, std::ptr::null_mut());
     }
 }
@@ -133,7 +146,10 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
 /// Writes the overflow message with `write(2)` only (no allocation, no locks).
 fn report_overflow(name: &str, id: u64, stack_size: usize) {
     let mut buf = [0u8; 512];
-    let mut w = Writer { buf: &mut buf, len: 0 };
+    let mut w = Writer {
+        buf: &mut buf,
+        len: 0,
+    };
     w.put(b"\ncoroutine '");
     w.put(name.as_bytes());
     w.put(b"' (id ");

@@ -83,7 +83,10 @@ unsafe impl Sync for Task {}
 
 impl std::fmt::Debug for Task {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Task").field("id", &self.id).field("name", &self.name).finish()
+        f.debug_struct("Task")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish()
     }
 }
 

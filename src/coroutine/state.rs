@@ -52,14 +52,23 @@ impl RunState {
     /// The owning worker popped the coroutine: `QUEUED` → `RUNNING`, keeping `WAKE`.
     pub(crate) fn transition_to_running(&self) {
         let prev = self.0.fetch_and(!BASE, Ordering::Acquire);
-        debug_assert_eq!(prev & BASE, QUEUED, "popped a coroutine that was not queued");
+        debug_assert_eq!(
+            prev & BASE,
+            QUEUED,
+            "popped a coroutine that was not queued"
+        );
     }
 
     /// Inside the coroutine, before switching: consumes a pending wake, if any, so the park
     /// can return without a switch.
     pub(crate) fn try_consume_wake(&self) -> bool {
         self.0
-            .compare_exchange(RUNNING | WAKE, RUNNING, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(
+                RUNNING | WAKE,
+                RUNNING,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
             .is_ok()
     }
 
@@ -103,15 +112,13 @@ impl RunState {
             } else {
                 (cur | WAKE, Wake::Recorded)
             };
-            match self.0.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+            match self
+                .0
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => return outcome,
                 Err(actual) => cur = actual,
             }
         }
-    }
-
-    /// Whether the coroutine has finished.
-    pub(crate) fn is_done(&self) -> bool {
-        self.0.load(Ordering::Acquire) & BASE == DONE
     }
 }

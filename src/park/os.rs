@@ -27,7 +27,9 @@ pub(crate) struct OsParker {
 
 impl OsParker {
     pub(crate) const fn new() -> OsParker {
-        OsParker { state: AtomicU32::new(EMPTY) }
+        OsParker {
+            state: AtomicU32::new(EMPTY),
+        }
     }
 
     /// Blocks the calling thread until a notification arrives, the deadline passes, or a
@@ -64,7 +66,9 @@ fn futex_wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) {
         }
         None => None,
     };
-    let ts = timeout.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    let ts = timeout
+        .as_ref()
+        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: `word` is a live, aligned u32 for the whole call; FUTEX_WAIT only reads it and
     // `ts` is null or points to a timespec that outlives the call. EINTR/EAGAIN/ETIMEDOUT are
     // all fine: the caller re-reads the word.

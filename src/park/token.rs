@@ -33,7 +33,8 @@ impl Token {
             return;
         }
         if let Err(actual) =
-            self.0.compare_exchange(EMPTY, PARKED, Ordering::Acquire, Ordering::Relaxed)
+            self.0
+                .compare_exchange(EMPTY, PARKED, Ordering::Acquire, Ordering::Relaxed)
         {
             debug_assert_eq!(actual, NOTIFIED);
             self.0.swap(EMPTY, Ordering::Acquire);

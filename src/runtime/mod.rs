@@ -122,8 +122,7 @@ impl Builder {
                 None => DEFAULT_STACK_SIZE,
             },
         };
-        let stack_size =
-            round_stack_size(stack_size).map_err(|e| (e.kind(), e.to_string()))?;
+        let stack_size = round_stack_size(stack_size).map_err(|e| (e.kind(), e.to_string()))?;
         let stack_guard = match self.stack_guard {
             Some(g) => g,
             None => match env_value("WEFT_STACK_GUARD").map_err(invalid)?.as_deref() {
@@ -137,7 +136,11 @@ impl Builder {
                 }
             },
         };
-        Ok(Config { workers, stack_size, stack_guard })
+        Ok(Config {
+            workers,
+            stack_size,
+            stack_guard,
+        })
     }
 }
 
@@ -152,9 +155,12 @@ fn env_value(name: &str) -> Result<Option<String>, String> {
 }
 
 fn parse_workers(v: &str) -> Result<usize, String> {
-    v.parse::<usize>().ok().filter(|n| (1..=MAX_WORKERS).contains(n)).ok_or_else(|| {
-        format!("weft: WEFT_WORKERS must be a whole number from 1 to {MAX_WORKERS}, got {v:?}")
-    })
+    v.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=MAX_WORKERS).contains(n))
+        .ok_or_else(|| {
+            format!("weft: WEFT_WORKERS must be a whole number from 1 to {MAX_WORKERS}, got {v:?}")
+        })
 }
 
 fn parse_size(v: &str) -> Option<usize> {

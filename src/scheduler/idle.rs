@@ -61,7 +61,8 @@ impl Idle {
             return None;
         }
         let worker = sleepers.pop()?;
-        self.state.fetch_add(ONE_UNPARKED | ONE_SEARCHING, Ordering::SeqCst);
+        self.state
+            .fetch_add(ONE_UNPARKED | ONE_SEARCHING, Ordering::SeqCst);
         Some(worker)
     }
 

@@ -56,7 +56,11 @@ impl Scheduler {
         let queues: Vec<Worker<Arc<Task>>> = (0..n).map(|_| Worker::new_fifo()).collect();
         let remotes = queues
             .iter()
-            .map(|q| Remote { stealer: q.stealer(), inbox: Injector::new(), parker: OsParker::new() })
+            .map(|q| Remote {
+                stealer: q.stealer(),
+                inbox: Injector::new(),
+                parker: OsParker::new(),
+            })
             .collect();
         let sched: &'static Scheduler = Box::leak(Box::new(Scheduler {
             remotes,
@@ -70,15 +74,13 @@ impl Scheduler {
                 .name(format!("weft-worker-{index}"))
                 .spawn(move || worker::run(sched, index, fresh))
                 .map_err(|e| {
-                    io::Error::new(e.kind(), format!("weft: cannot start worker thread {index}: {e}"))
+                    io::Error::new(
+                        e.kind(),
+                        format!("weft: cannot start worker thread {index}: {e}"),
+                    )
                 })?;
         }
         Ok(sched)
-    }
-
-    /// Number of workers.
-    pub(crate) fn workers(&self) -> usize {
-        self.remotes.len()
     }
 
     /// Queues a new (unstarted) coroutine: on the current worker's `fresh` deque when called

@@ -56,7 +56,10 @@ pub(crate) struct Timers {
 
 impl std::fmt::Debug for Timers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Timers").field("len", &self.heap.len()).field("stale", &self.stale).finish()
+        f.debug_struct("Timers")
+            .field("len", &self.heap.len())
+            .field("stale", &self.stale)
+            .finish()
     }
 }
 
@@ -66,7 +69,11 @@ impl Timers {
         self.next_seq += 1;
         let seq = self.next_seq;
         task.timer_seq.store(seq, Ordering::Relaxed);
-        self.heap.push(Entry { deadline, seq, task });
+        self.heap.push(Entry {
+            deadline,
+            seq,
+            task,
+        });
     }
 
     /// T2: the coroutine returned from its park before the timer fired.

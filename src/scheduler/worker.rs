@@ -23,6 +23,8 @@ use crate::stack::SlabStack;
 const FAIRNESS_TICKS: u32 = 61;
 /// S3: how many times in a row `runnext` may win.
 const RUNNEXT_STREAK: u32 = 16;
+/// How long a searcher watches the queues before sleeping (rounds of growing pauses).
+const SPIN_ROUNDS: u32 = 24;
 /// Stacks of the default size a worker keeps for its own spawns.
 const STACK_CACHE: usize = 256;
 /// Woken coroutines moved from the inbox per look.
@@ -50,7 +52,9 @@ pub(crate) struct Core {
 
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Core").field("index", &self.index).finish_non_exhaustive()
+        f.debug_struct("Core")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
     }
 }
 
@@ -68,7 +72,9 @@ pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<Arc<Tas
         timers: RefCell::new(Timers::default()),
         stack_cache: RefCell::new(Vec::new()),
         tick: Cell::new(0),
-        rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03)),
+        rng: Cell::new(
+            0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
+        ),
         searching: Cell::new(false),
     };
     context::set_worker(&core);
@@ -78,6 +84,7 @@ pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<Arc<Tas
                 core.stop_searching();
                 core.run_task(task);
             }
+            None if core.spin() => {}
             None => core.sleep(),
         }
     }
@@ -102,10 +109,10 @@ impl Core {
 
     /// A stack for a coroutine spawned on this worker.
     pub(crate) fn alloc_stack(&self, usable: usize) -> io::Result<SlabStack> {
-        if usable == self.sched.config.stack_size {
-            if let Some(stack) = self.stack_cache.borrow_mut().pop() {
-                return Ok(stack);
-            }
+        if usable == self.sched.config.stack_size
+            && let Some(stack) = self.stack_cache.borrow_mut().pop()
+        {
+            return Ok(stack);
         }
         self.sched.stacks.alloc(usable)
     }
@@ -124,7 +131,7 @@ impl Core {
     fn next_task(&self) -> Option<Arc<Task>> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
-        if tick % FAIRNESS_TICKS == 0 {
+        if tick.is_multiple_of(FAIRNESS_TICKS) {
             self.fire_timers();
             self.drain_inbox();
             if let Some(task) = steal(|| self.sched.injector.steal()) {
@@ -225,6 +232,30 @@ impl Core {
         None
     }
 
+    /// A searcher that found nothing watches the queues a little longer before it sleeps:
+    /// waking a sleeping worker costs a system call on both sides, and work often arrives
+    /// within microseconds (S4). Returns whether work showed up.
+    fn spin(&self) -> bool {
+        if !self.searching.get() {
+            return false;
+        }
+        let sched = self.sched;
+        for round in 0..SPIN_ROUNDS {
+            if round < 8 {
+                for _ in 0..(1 << round) {
+                    std::hint::spin_loop();
+                }
+            } else {
+                // Let a thread that is producing the work have the core.
+                std::thread::yield_now();
+            }
+            if sched.has_stealable_work() || !sched.remotes[self.index].inbox.is_empty() {
+                return true;
+            }
+        }
+        false
+    }
+
     /// S5: a searcher that found work stops searching; the last one wakes another.
     fn stop_searching(&self) {
         if self.searching.replace(false) && self.sched.idle.transition_from_searching() {
@@ -236,12 +267,14 @@ impl Core {
     fn sleep(&self) {
         let sched = self.sched;
         let was_searching = self.searching.replace(false);
-        if sched.idle.transition_to_parked(self.index, was_searching) && sched.has_stealable_work() {
+        if sched.idle.transition_to_parked(self.index, was_searching) && sched.has_stealable_work()
+        {
             sched.notify_work();
         }
         let deadline = self.timers.borrow_mut().next_deadline();
         sched.remotes[self.index].parker.park(deadline);
-        self.searching.set(sched.idle.transition_from_parked(self.index));
+        self.searching
+            .set(sched.idle.transition_from_parked(self.index));
     }
 
     /// Resumes `task` until it parks, yields or finishes.

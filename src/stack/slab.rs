@@ -123,14 +123,12 @@ impl StackPool {
             mode,
             mprotect_budget,
             max_map_count,
-            synced: Mutex::new(Synced { classes: Vec::new(), mprotect_guards: 0 }),
+            synced: Mutex::new(Synced {
+                classes: Vec::new(),
+                mprotect_guards: 0,
+            }),
             live: AtomicUsize::new(0),
         }
-    }
-
-    /// The guard mode in force (never `Auto`).
-    pub(crate) fn mode(&self) -> StackGuard {
-        self.mode
     }
 
     /// Hands out a stack with `usable` bytes (already rounded by `round_stack_size`).
@@ -140,7 +138,12 @@ impl StackPool {
         let idx = match synced.classes.iter().position(|c| c.slot == slot) {
             Some(i) => i,
             None => {
-                synced.classes.push(Class { slot, free: Vec::new(), cursor: 0, end: 0 });
+                synced.classes.push(Class {
+                    slot,
+                    free: Vec::new(),
+                    cursor: 0,
+                    end: 0,
+                });
                 synced.classes.len() - 1
             }
         };
@@ -170,19 +173,48 @@ impl StackPool {
     }
 
     fn carve(&self, synced: &mut Synced, idx: usize) -> io::Result<SlabStack> {
-        let class = &synced.classes[idx];
-        let slot = class.slot;
-        if class.cursor == class.end {
-            let slots = (SLAB_BYTES / slot).max(1);
-            let base = map_slab(slots * slot).map_err(|e| self.map_error(slot, e))?;
-            let class = &mut synced.classes[idx];
-            class.cursor = base;
-            class.end = base + slots * slot;
+        let slot = synced.classes[idx].slot;
+        if synced.classes[idx].cursor == synced.classes[idx].end {
+            self.grow(synced, idx, slot)?;
         }
-        let bottom = synced.classes[idx].cursor;
-        self.install_guard(synced, bottom)?;
-        synced.classes[idx].cursor += slot;
-        Ok(SlabStack { bottom, top: bottom + slot })
+        let class = &mut synced.classes[idx];
+        let bottom = class.cursor;
+        class.cursor += slot;
+        Ok(SlabStack {
+            bottom,
+            top: bottom + slot,
+        })
+    }
+
+    /// Maps a new slab for a class and guards all its slots at once (CO2): installing guards
+    /// in one batch keeps `madvise` from contending with the page faults of fresh stacks.
+    #[cold]
+    fn grow(&self, synced: &mut Synced, idx: usize, slot: usize) -> io::Result<()> {
+        let mut slots = (SLAB_BYTES / slot).max(1);
+        if self.mode == StackGuard::Mprotect {
+            let left = self.mprotect_budget.saturating_sub(synced.mprotect_guards);
+            if left == 0 {
+                return Err(self.budget_error());
+            }
+            slots = slots.min(left);
+        }
+        let base = map_slab(slots * slot).map_err(|e| self.map_error(slot, e))?;
+        for i in 0..slots {
+            if let Err(e) = self.install_guard(synced, base + i * slot) {
+                if i == 0 {
+                    // SAFETY: unmapping the slab mapped above; nothing was handed out from it.
+                    unsafe { libc::munmap(base as *mut _, slots * slot) };
+                    return Err(e);
+                }
+                // Keep the slots guarded so far; the next growth reports the error.
+                slots = i;
+                break;
+            }
+        }
+        let class = &mut synced.classes[idx];
+        class.cursor = base;
+        class.end = base + slots * slot;
+        Ok(())
     }
 
     fn install_guard(&self, synced: &mut Synced, bottom: usize) -> io::Result<()> {
@@ -193,13 +225,10 @@ impl StackPool {
                 // by `map_slab` and not yet handed out, so no live data is affected.
                 let rc = unsafe { libc::madvise(bottom as *mut _, page, MADV_GUARD_INSTALL) };
                 if rc != 0 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::Other,
-                        format!(
-                            "weft: could not install a stack guard page with MADV_GUARD_INSTALL: {}",
-                            io::Error::last_os_error()
-                        ),
-                    ));
+                    return Err(io::Error::other(format!(
+                        "weft: could not install a stack guard page with MADV_GUARD_INSTALL: {}",
+                        io::Error::last_os_error()
+                    )));
                 }
             }
             StackGuard::Mprotect => {
@@ -245,7 +274,7 @@ impl StackPool {
                 "weft: cannot reserve {} MiB of address space for more coroutine stacks of {} KiB \
                  ({} coroutines are live): {e}. Lower the stack size (Builder::stack_size, \
                  WEFT_STACK_SIZE) or run fewer coroutines at once",
-                (SLAB_BYTES / slot).max(1) * slot >> 20,
+                ((SLAB_BYTES / slot).max(1) * slot) >> 20,
                 (slot - page_size()) >> 10,
                 self.live()
             ),
@@ -278,7 +307,9 @@ fn map_slab(bytes: usize) -> io::Result<usize> {
 /// Probes `MADV_GUARD_INSTALL` on a scratch mapping.
 fn madvise_guard_supported() -> bool {
     let page = page_size();
-    let Ok(base) = map_slab(2 * page) else { return false };
+    let Ok(base) = map_slab(2 * page) else {
+        return false;
+    };
     // SAFETY: advice on the scratch mapping made just above, which nothing else uses.
     let ok = unsafe { libc::madvise(base as *mut _, page, MADV_GUARD_INSTALL) } == 0;
     // SAFETY: unmapping the scratch mapping made above; no references into it exist.
@@ -291,5 +322,10 @@ fn read_usize(path: &str) -> Option<usize> {
 }
 
 fn count_maps() -> Option<usize> {
-    Some(std::fs::read_to_string("/proc/self/maps").ok()?.lines().count())
+    Some(
+        std::fs::read_to_string("/proc/self/maps")
+            .ok()?
+            .lines()
+            .count(),
+    )
 }

@@ -90,7 +90,11 @@ impl Builder {
         // scope waits forever instead of ending the borrow.
         let body: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(body) };
         let thread = self.spawn_body(body)?;
-        Ok(ScopedJoinHandle { thread, packet, _scope: PhantomData })
+        Ok(ScopedJoinHandle {
+            thread,
+            packet,
+            _scope: PhantomData,
+        })
     }
 
     /// Creates the coroutine and queues it.

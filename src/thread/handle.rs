@@ -60,11 +60,15 @@ thread_local! {
 
 impl Thread {
     pub(crate) fn from_task(task: Arc<Task>) -> Thread {
-        Thread { inner: Inner::Coroutine(task) }
+        Thread {
+            inner: Inner::Coroutine(task),
+        }
     }
 
     pub(crate) fn current_os() -> Thread {
-        Thread { inner: Inner::Os(OS_THREAD.with(Arc::clone)) }
+        Thread {
+            inner: Inner::Os(OS_THREAD.with(Arc::clone)),
+        }
     }
 
     /// The identifier of the coroutine or thread.
@@ -99,6 +103,9 @@ impl Thread {
 
 impl std::fmt::Debug for Thread {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Thread").field("id", &self.id()).field("name", &self.name()).finish()
+        f.debug_struct("Thread")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .finish()
     }
 }

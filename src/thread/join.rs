@@ -29,7 +29,10 @@ struct Synced<T> {
 impl<T> Packet<T> {
     pub(crate) fn new(scope: Option<Arc<ScopeData>>) -> Packet<T> {
         Packet {
-            synced: Mutex::new(Synced { result: None, waiter: None }),
+            synced: Mutex::new(Synced {
+                result: None,
+                waiter: None,
+            }),
             done: AtomicBool::new(false),
             scope,
         }
@@ -107,7 +110,9 @@ impl<T> JoinHandle<T> {
 
 impl<T> std::fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("JoinHandle").field("thread", &self.thread).finish_non_exhaustive()
+        f.debug_struct("JoinHandle")
+            .field("thread", &self.thread)
+            .finish_non_exhaustive()
     }
 }
 
@@ -140,6 +145,8 @@ impl<T> ScopedJoinHandle<'_, T> {
 
 impl<T> std::fmt::Debug for ScopedJoinHandle<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScopedJoinHandle").field("thread", &self.thread).finish_non_exhaustive()
+        f.debug_struct("ScopedJoinHandle")
+            .field("thread", &self.thread)
+            .finish_non_exhaustive()
     }
 }

@@ -99,7 +99,9 @@ impl<'scope> Scope<'scope, '_> {
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
     {
-        Builder::new().spawn_scoped(self, f).unwrap_or_else(|e| panic!("{e}"))
+        Builder::new()
+            .spawn_scoped(self, f)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 }
 
