@@ -267,9 +267,12 @@ impl Core {
     fn sleep(&self) {
         let sched = self.sched;
         let was_searching = self.searching.replace(false);
-        if sched.idle.transition_to_parked(self.index, was_searching) && sched.has_stealable_work()
-        {
-            sched.notify_work();
+        if sched.idle.transition_to_parked(self.index, was_searching) {
+            // S6: the re-check must not be ordered before our state update.
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+            if sched.has_stealable_work() {
+                sched.notify_work();
+            }
         }
         let deadline = self.timers.borrow_mut().next_deadline();
         sched.remotes[self.index].parker.park(deadline);

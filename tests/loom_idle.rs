@@ -1,0 +1,147 @@
+//! Loom model of the idle-worker protocol (scheduler/idle.rs, S4–S7): a submitter publishes
+//! one unit of stealable work while two workers search, park and wake each other. A lost
+//! wake-up leaves the work in the queue with both workers asleep: loom reports the deadlock.
+//!
+//! Run: `RUSTFLAGS="--cfg weft_loom" cargo test --release --test loom_idle`
+#![cfg(weft_loom)]
+#![allow(dead_code)]
+
+mod loom {
+    pub(crate) mod sync {
+        /// parking_lot's shape over loom's mutex.
+        #[derive(Debug)]
+        pub(crate) struct Mutex<T>(::loom::sync::Mutex<T>);
+
+        impl<T> Mutex<T> {
+            pub(crate) fn new(value: T) -> Mutex<T> {
+                Mutex(::loom::sync::Mutex::new(value))
+            }
+
+            pub(crate) fn lock(&self) -> ::loom::sync::MutexGuard<'_, T> {
+                self.0.lock().unwrap()
+            }
+        }
+
+        pub(crate) mod atomic {
+            pub(crate) use ::loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+        }
+    }
+}
+
+#[path = "../src/scheduler/idle.rs"]
+mod idle;
+
+use ::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
+use ::loom::sync::{Arc, Condvar, Mutex};
+use ::loom::thread;
+use idle::Idle;
+
+/// A one-token parker, the shape of `park/os.rs` (which loom cannot run: it is a futex).
+#[derive(Default)]
+struct Parker {
+    notified: Mutex<bool>,
+    cond: Condvar,
+}
+
+impl Parker {
+    fn park(&self) {
+        let mut n = self.notified.lock().unwrap();
+        while !*n {
+            n = self.cond.wait(n).unwrap();
+        }
+        *n = false;
+    }
+
+    fn unpark(&self) {
+        *self.notified.lock().unwrap() = true;
+        self.cond.notify_one();
+    }
+}
+
+struct Shared {
+    idle: Idle,
+    parkers: [Parker; 2],
+    work: AtomicUsize,
+    shutdown: AtomicBool,
+    main: Parker,
+}
+
+impl Shared {
+    /// `Scheduler::notify_work`.
+    fn notify_work(&self) {
+        fence(Ordering::SeqCst);
+        if let Some(w) = self.idle.worker_to_notify() {
+            self.parkers[w].unpark();
+        }
+    }
+
+    fn take(&self) -> bool {
+        self.work
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+/// The worker loop of scheduler/worker.rs reduced to its idle protocol.
+fn worker(s: &Shared, index: usize) {
+    let mut searching = false;
+    loop {
+        if s.shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        if !searching {
+            searching = s.idle.transition_to_searching();
+        }
+        if searching && s.take() {
+            // S5
+            if s.idle.transition_from_searching() {
+                s.notify_work();
+            }
+            s.main.unpark();
+            return;
+        }
+        // S6
+        if s.idle.transition_to_parked(index, searching) {
+            fence(Ordering::SeqCst);
+            if s.work.load(Ordering::SeqCst) > 0 {
+                s.notify_work();
+            }
+        }
+        s.parkers[index].park();
+        searching = s.idle.transition_from_parked(index);
+    }
+}
+
+#[test]
+fn submitted_work_is_always_picked_up() {
+    let mut builder = ::loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(|| {
+        let s = Arc::new(Shared {
+            idle: Idle::new(2),
+            parkers: [Parker::default(), Parker::default()],
+            work: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            main: Parker::default(),
+        });
+        let workers: Vec<_> = (0..2)
+            .map(|i| {
+                let s = s.clone();
+                thread::spawn(move || worker(&s, i))
+            })
+            .collect();
+        // The submitter (S4): publish, then notify.
+        s.work.fetch_add(1, Ordering::SeqCst);
+        s.notify_work();
+        // Some worker takes the work and tells us; a lost wake-up deadlocks here.
+        s.main.park();
+        assert_eq!(s.work.load(Ordering::SeqCst), 0);
+        s.shutdown.store(true, Ordering::SeqCst);
+        for p in &s.parkers {
+            p.unpark();
+        }
+        for w in workers {
+            w.join().unwrap();
+        }
+    });
+}

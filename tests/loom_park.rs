@@ -1,0 +1,132 @@
+//! Loom models of the park protocol: the coroutine run state (coroutine/state.rs, P1–P4) and
+//! the user park token layered over it (park/token.rs, P6).
+//!
+//! The files of src/ are compiled here as they are, against a loom facade of the same shape
+//! as `src/loom.rs`. The coroutine's switch to its worker is sequential code on one thread, so
+//! "the coroutine" and "its worker" are one loom thread; wakers are other loom threads.
+//!
+//! Run: `RUSTFLAGS="--cfg weft_loom" cargo test --release --test loom_park`
+#![cfg(weft_loom)]
+#![allow(dead_code)]
+
+mod loom {
+    pub(crate) mod sync {
+        pub(crate) mod atomic {
+            pub(crate) use ::loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+        }
+    }
+}
+
+#[path = "../src/coroutine/state.rs"]
+mod state;
+#[path = "../src/park/token.rs"]
+mod token;
+
+use ::loom::sync::Arc;
+use ::loom::sync::atomic::{AtomicUsize, Ordering};
+use ::loom::thread;
+use state::{RunState, Wake};
+
+/// The raw park of a coroutine as the worker runs it: consume a pending wake, else switch and
+/// commit (P1). Returns whether the park committed (the coroutine is now off the CPU).
+fn park_and_commit(st: &RunState) -> bool {
+    if st.try_consume_wake() {
+        return false;
+    }
+    // ... the coroutine switches to its worker here ...
+    if st.transition_to_parked() {
+        return true;
+    }
+    // P3: a wake raced the switch; the worker resumes the coroutine, which consumes it.
+    st.consume_wake();
+    false
+}
+
+fn waker(st: &Arc<RunState>, enqueued: &Arc<AtomicUsize>) -> thread::JoinHandle<()> {
+    let (st, enqueued) = (st.clone(), enqueued.clone());
+    thread::spawn(move || {
+        if st.wake() == Wake::Enqueue {
+            enqueued.fetch_add(1, Ordering::SeqCst);
+        }
+    })
+}
+
+/// P1–P3: one wake against one park. If the park committed, the waker enqueued the coroutine
+/// (no lost wake-up); if it did not, nobody enqueued it (it is still running: no double run).
+#[test]
+fn wake_races_park() {
+    ::loom::model(|| {
+        let st = Arc::new(RunState::new_queued());
+        let enqueued = Arc::new(AtomicUsize::new(0));
+        st.transition_to_running();
+        let w = waker(&st, &enqueued);
+        let parked = park_and_commit(&st);
+        w.join().unwrap();
+        assert_eq!(enqueued.load(Ordering::SeqCst), usize::from(parked));
+        if parked {
+            // The owner pops it again; the park returns and consumes the wake.
+            st.transition_to_running();
+            st.consume_wake();
+            assert!(!st.try_consume_wake());
+        }
+    });
+}
+
+/// P2: two wakes against one park enqueue at most once, and exactly once if it parked.
+#[test]
+fn two_wakes_one_enqueue() {
+    ::loom::model(|| {
+        let st = Arc::new(RunState::new_queued());
+        let enqueued = Arc::new(AtomicUsize::new(0));
+        st.transition_to_running();
+        let w1 = waker(&st, &enqueued);
+        let w2 = waker(&st, &enqueued);
+        let parked = park_and_commit(&st);
+        w1.join().unwrap();
+        w2.join().unwrap();
+        assert_eq!(enqueued.load(Ordering::SeqCst), usize::from(parked));
+    });
+}
+
+/// P3: a wake that arrives while the coroutine sits in a queue after `yield_now` is kept, so
+/// its next park returns at once.
+#[test]
+fn wake_during_yield_is_kept() {
+    ::loom::model(|| {
+        let st = Arc::new(RunState::new_queued());
+        let enqueued = Arc::new(AtomicUsize::new(0));
+        st.transition_to_running();
+        let w = waker(&st, &enqueued);
+        st.transition_to_queued(); // yield: back on a run queue
+        st.transition_to_running(); // popped again
+        let parked = park_and_commit(&st);
+        w.join().unwrap();
+        // The waker either ran before the park (then the park consumed it, not parked) or
+        // after the commit (then it enqueued): never lost, never twice.
+        assert_eq!(enqueued.load(Ordering::SeqCst), usize::from(parked));
+    });
+}
+
+/// P6: the user token over a raw park. An unpark from another thread always ends the park;
+/// an unpark that came first makes the park return without blocking.
+#[test]
+fn token_unpark_ends_park() {
+    ::loom::model(|| {
+        let tok = Arc::new(token::Token::new());
+        let me = thread::current();
+        let t = {
+            let tok = tok.clone();
+            thread::spawn(move || {
+                if tok.unpark() {
+                    me.unpark();
+                }
+            })
+        };
+        // Raw park = loom's thread park (spurious wake-ups allowed by P4 are fine too).
+        tok.park(|| {
+            thread::park();
+            false
+        });
+        t.join().unwrap();
+    });
+}
