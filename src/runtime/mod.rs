@@ -36,7 +36,9 @@ pub(crate) struct Config {
 /// Explicit configuration of the global runtime, used instead of the environment.
 ///
 /// Call [`Builder::init`] before the first spawn. Values not set fall back to the environment
-/// variables of the module doc, then to the defaults.
+/// variables of the module doc, then to the defaults. A plain value type (`Send + Sync`);
+/// `init` never blocks beyond starting the worker threads, and only the first `init` or spawn
+/// of the process decides the configuration.
 ///
 /// ```
 /// weft::runtime::Builder::new().workers(2).init().ok(); // Err if the runtime already runs

@@ -68,7 +68,10 @@ unsafe impl Stack for SlabStack {
     }
 }
 
-/// How guard pages are placed (CO2).
+/// How the guard page under every coroutine stack is placed (CO2); see
+/// [`runtime::Builder::stack_guard`](crate::runtime::Builder::stack_guard) and the
+/// `WEFT_STACK_GUARD` variable. Every mode gives every stack a guard page; they differ only in
+/// what a guard costs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StackGuard {
     /// `madvise(MADV_GUARD_INSTALL)` where the kernel supports it, else `Mprotect`.

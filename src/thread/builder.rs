@@ -12,6 +12,9 @@ use crate::stack::round_stack_size;
 
 /// Coroutine factory, as [`std::thread::Builder`]: set a name and a stack size, then spawn.
 ///
+/// A plain value (`Send + Sync`); spawning never blocks (the coroutine is queued, and an idle
+/// worker is woken to run it).
+///
 /// ```
 /// let h = weft::thread::Builder::new()
 ///     .name("worker".into())
