@@ -5,8 +5,9 @@
 //!   faulting thread is a stack overflow of that coroutine: the handler writes
 //!   `coroutine 'NAME' (id N) has overflowed its stack of K KiB; …` to stderr and aborts.
 //! - CO7: every other fault goes to the handler installed before weft's, so std's own report
-//!   for overflowing OS threads (and any other handler) keeps working; if that was the
-//!   default action, it is restored and the fault re-executes into it.
+//!   for overflowing OS threads (and any other handler) keeps working; if it was the default
+//!   action or "ignore", the default action is restored and the fault re-executes into it
+//!   (an ignored SIGSEGV would otherwise fault forever).
 //! - The handler runs on an alternate signal stack (the coroutine stack is exhausted), uses
 //!   only async-signal-safe calls (`write`, `sigaction`, `abort`) and allocates nothing.
 

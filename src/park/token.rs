@@ -3,8 +3,8 @@
 //! std's semantics (P6, arch/park.md): one token; `unpark` sets it; `park` consumes it or
 //! blocks until it is set; an `unpark` before `park` makes that `park` return at once; several
 //! unparks collapse into one token. The token is layered over the raw park of `park/mod.rs`,
-//! whose wake-ups may be spurious (P4), so `park` loops until it sees the token, the deadline
-//! passes, or (like std) it simply returns.
+//! whose wake-ups may be spurious (P4), so `park` loops until it sees the token or the
+//! deadline passes; it never returns spuriously itself (std allows that, we do not need it).
 
 use crate::loom::sync::atomic::{AtomicU8, Ordering};
 

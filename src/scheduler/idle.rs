@@ -9,7 +9,9 @@
 //!   stealable queue afterwards. Submitters publish their work, then (after a SeqCst fence)
 //!   read `state`; sleepers update `state` (SeqCst), then re-check the queues. One of the two
 //!   always sees the other.
-//! - S7: at most half the workers search at once, so searching does not burn every core.
+//! - S7: about half the workers at most search at once, so searching does not burn every
+//!   core. The bound is soft: the check and the increment are separate steps, and a worker
+//!   woken by S4 is counted as searching without the check (someone must look at the work).
 //!
 //! `state` packs the number of searching workers (low 16 bits) and of workers that are not
 //! asleep (`unparked`, the other bits). `sleepers` lists the sleeping workers; it and the

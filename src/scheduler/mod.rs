@@ -6,8 +6,10 @@
 //!   `runnext` slot or `inbox` (CO4: stealing moves only unstarted coroutines).
 //! - S2: a wake for a coroutine owned by another worker goes to that worker's `inbox`, then
 //!   unparks that worker (its `OsParker` keeps the token, so the wake is never lost).
-//! - S3: every queue is served: the injector, inbox and timers every 61 ticks even when local
-//!   work never runs out; `runnext` at most 16 times in a row; `yielded` last (and every 61).
+//! - S3: every queue is served: the injector, inbox, timers and `yielded` at least every 61
+//!   ticks even when local work never runs out; `runnext` at most 16 times in a row; `ready`
+//!   and `fresh` take turns (odd ticks look at `fresh` first, even ticks at `ready`);
+//!   `yielded` otherwise only when nothing else is runnable.
 //! - S4–S7: idle/search protocol, see `idle.rs`.
 
 mod idle;

@@ -144,13 +144,19 @@ impl Core {
         if let Some(task) = self.take_runnext() {
             return Some(task);
         }
+        self.runnext_streak.set(0);
+        // S3: started and unstarted coroutines take turns, so neither kind starves the other.
+        let fresh_first = tick & 1 == 1;
+        if fresh_first && let Some(task) = self.fresh.pop() {
+            return Some(task);
+        }
         if let Some(task) = self.ready.borrow_mut().pop_front() {
             return Some(task);
         }
         if self.drain_inbox() {
             return self.ready.borrow_mut().pop_front();
         }
-        if let Some(task) = self.fresh.pop() {
+        if !fresh_first && let Some(task) = self.fresh.pop() {
             return Some(task);
         }
         self.yielded.borrow_mut().pop_front()
@@ -164,8 +170,7 @@ impl Core {
             self.runnext_streak.set(streak + 1);
             return runnext.take();
         }
-        // S3: let the rest of the ready queue run before the ping-pong pair goes on.
-        self.runnext_streak.set(0);
+        // S3: let the other local work run before the ping-pong pair goes on.
         let task = runnext.take().expect("checked above");
         self.ready.borrow_mut().push_back(task);
         None

@@ -7,8 +7,9 @@
 //!   | guard page (CO1) | usable stack ......................... grows down |
 //! ```
 //!
-//! A slab is one `MAP_NORESERVE` anonymous mapping holding many slots; slots are carved lazily
-//! and their guard is installed when carved (CO2). Free slots of each size class sit in a LIFO
+//! A slab is one `MAP_NORESERVE` anonymous mapping holding many slots. When a slab is mapped,
+//! the guards of all its slots are installed in one batch (CO2), so `madvise` does not contend
+//! with the page faults of fresh stacks; carving a slot then only moves a cursor. Free slots of each size class sit in a LIFO
 //! list behind one lock; workers keep a small cache in front of it (scheduler/worker.rs).
 
 use std::io;
@@ -55,7 +56,7 @@ impl SlabStack {
 }
 
 // SAFETY: CO1: `[limit, base)` is a private anonymous mapping that nothing else uses while this
-// value exists; its lowest page is a guard (installed when the slot was carved, kept for the
+// value exists; its lowest page is a guard (installed when its slab was mapped, kept for the
 // life of the process, CO3) and the usable part is at least MIN_STACK_SIZE (≥ corosensei's
 // 4096). Both ends are page aligned, hence aligned to STACK_ALIGNMENT.
 unsafe impl Stack for SlabStack {

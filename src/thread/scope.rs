@@ -1,5 +1,10 @@
 //! Scoped coroutines, as [`std::thread::scope`]: they may borrow from the caller's stack
 //! because the scope joins all of them before it returns.
+//!
+//! Ground rule (arch/coroutine.md):
+//! - SC1: `scope` returns only when every packet of its coroutines has been dropped. A packet
+//!   is counted before the coroutine is created and uncounted by its `Drop`, which runs after
+//!   the coroutine's body — and everything the body borrowed, including its result — is gone.
 
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
