@@ -8,7 +8,6 @@
 //! program installs after the runtime started replaces weft's (std's usual rule).
 
 use std::backtrace::{Backtrace, BacktraceStatus};
-use std::io::Write;
 use std::panic::{self, PanicHookInfo};
 
 use crate::runtime::context;
@@ -40,5 +39,6 @@ fn report(info: &PanicHookInfo<'_>) {
             "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
         ),
     }
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+    // `eprint!`, like std's hook, so test harnesses that capture output capture this too.
+    eprint!("{text}");
 }

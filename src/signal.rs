@@ -17,6 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::runtime::context;
 
 const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
+/// Longest part of a coroutine name printed in the overflow report (the report buffer is 512
+/// bytes and must hold the rest of the message).
+const MAX_NAME_BYTES: usize = 256;
 /// Size of the alternate signal stack given to workers that have none.
 const ALTSTACK_SIZE: usize = 64 * 1024;
 
@@ -152,7 +155,14 @@ fn report_overflow(name: &str, id: u64, stack_size: usize) {
         len: 0,
     };
     w.put(b"\ncoroutine '");
-    w.put(name.as_bytes());
+    // Keep the rest of the report whole: a very long name is cut (at a byte, which is fine
+    // for a diagnostic).
+    if name.len() > MAX_NAME_BYTES {
+        w.put(&name.as_bytes()[..MAX_NAME_BYTES]);
+        w.put(b"...");
+    } else {
+        w.put(name.as_bytes());
+    }
     w.put(b"' (id ");
     w.num(id);
     w.put(b") has overflowed its stack of ");

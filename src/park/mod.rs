@@ -26,11 +26,20 @@ thread_local! {
     static OS_PARKER: Arc<OsParker> = Arc::new(OsParker::new());
 }
 
+/// The private parker of this OS thread; `None` once its thread-locals are being destroyed
+/// (a join from a thread-local destructor): the thread then waits on std's park token, as
+/// std's own join would (P5).
+fn os_parker() -> Option<Arc<OsParker>> {
+    OS_PARKER.try_with(Arc::clone).ok()
+}
+
 /// A handle that wakes one parked coroutine or OS thread. `Send + Sync`, cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) enum Unparker {
     Coroutine(Arc<Task>),
     Thread(Arc<OsParker>),
+    /// An OS thread whose weft thread-locals are already destroyed.
+    StdThread(std::thread::Thread),
 }
 
 impl Unparker {
@@ -39,6 +48,7 @@ impl Unparker {
         match self {
             Unparker::Coroutine(task) => task.wake(),
             Unparker::Thread(parker) => parker.unpark(),
+            Unparker::StdThread(thread) => thread.unpark(),
         }
     }
 }
@@ -47,14 +57,22 @@ impl Unparker {
 pub(crate) fn current() -> Unparker {
     match context::current_task() {
         Some(task) => Unparker::Coroutine(task),
-        None => Unparker::Thread(OS_PARKER.with(Arc::clone)),
+        None => match os_parker() {
+            Some(parker) => Unparker::Thread(parker),
+            None => Unparker::StdThread(std::thread::current()),
+        },
     }
 }
 
 /// Blocks the caller until it is unparked, `deadline` passes, or a spurious wake-up (P4).
 pub(crate) fn park(deadline: Option<Instant>) {
-    if context::with_task(|task| park_coroutine(task, deadline)).is_none() {
-        OS_PARKER.with(|p| p.park(deadline));
+    if context::with_task(|task| park_coroutine(task, deadline)).is_some() {
+        return;
+    }
+    match (os_parker(), deadline) {
+        (Some(parker), _) => parker.park(deadline),
+        (None, None) => std::thread::park(),
+        (None, Some(d)) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),
     }
 }
 

@@ -91,7 +91,11 @@ impl Builder {
         match (fresh, result) {
             (true, Ok(_)) => Ok(()),
             (true, Err(e)) => Err(io::Error::new(e.0, e.1.clone())),
-            (false, _) => Err(io::Error::new(
+            (false, Err(e)) => Err(io::Error::new(
+                e.0,
+                format!("weft: the runtime failed to start earlier: {}", e.1),
+            )),
+            (false, Ok(_)) => Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 "weft: the runtime is already running; call runtime::Builder::init before the \
                  first spawn",
@@ -114,17 +118,21 @@ impl Builder {
             )));
         }
         let stack_size = match self.stack_size {
-            Some(n) => n,
+            Some(n) => round_stack_size(n).map_err(|e| (e.kind(), e.to_string()))?,
             None => match env_value("WEFT_STACK_SIZE").map_err(invalid)? {
-                Some(v) => parse_size(&v).ok_or_else(|| {
-                    invalid(format!(
-                        "weft: WEFT_STACK_SIZE must be a size in bytes such as 65536, 64k or 1m, got {v:?}"
-                    ))
-                })?,
+                Some(v) => match parse_size(&v) {
+                    Some(n) => round_stack_size(n)
+                        .map_err(|e| (e.kind(), format!("weft: WEFT_STACK_SIZE={v}: {e}")))?,
+                    None => {
+                        return Err(invalid(format!(
+                            "weft: WEFT_STACK_SIZE must be a size in bytes such as 65536, 64k \
+                             or 1m, got {v:?}"
+                        )));
+                    }
+                },
                 None => DEFAULT_STACK_SIZE,
             },
         };
-        let stack_size = round_stack_size(stack_size).map_err(|e| (e.kind(), e.to_string()))?;
         let stack_guard = match self.stack_guard {
             Some(g) => g,
             None => match env_value("WEFT_STACK_GUARD").map_err(invalid)?.as_deref() {

@@ -24,6 +24,8 @@ use parking_lot::Mutex;
 const MADV_GUARD_INSTALL: libc::c_int = 102;
 /// Address space reserved per slab.
 const SLAB_BYTES: usize = 64 << 20;
+/// Slots guarded per growth in `Mprotect` mode.
+const MPROTECT_BATCH: usize = 64;
 /// Memory maps left for the rest of the process when the mprotect budget is computed.
 const MAP_HEADROOM: usize = 1024;
 
@@ -196,11 +198,13 @@ impl StackPool {
     fn grow(&self, synced: &mut Synced, idx: usize, slot: usize) -> io::Result<()> {
         let mut slots = (SLAB_BYTES / slot).max(1);
         if self.mode == StackGuard::Mprotect {
+            // Every mprotect guard spends budget at once: grow by small batches so stacks of
+            // many sizes can share it.
             let left = self.mprotect_budget.saturating_sub(synced.mprotect_guards);
             if left == 0 {
                 return Err(self.budget_error());
             }
-            slots = slots.min(left);
+            slots = slots.min(MPROTECT_BATCH).min(left);
         }
         let base = map_slab(slots * slot).map_err(|e| self.map_error(slot, e))?;
         for i in 0..slots {

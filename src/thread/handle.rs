@@ -67,7 +67,13 @@ impl Thread {
 
     pub(crate) fn current_os() -> Thread {
         Thread {
-            inner: Inner::Os(OS_THREAD.with(Arc::clone)),
+            // During thread-local destruction the thread gets a fresh identity, as in std.
+            inner: Inner::Os(OS_THREAD.try_with(Arc::clone).unwrap_or_else(|_| {
+                Arc::new(OsThread {
+                    id: ThreadId::new(),
+                    thread: std::thread::current(),
+                })
+            })),
         }
     }
 

@@ -1,0 +1,346 @@
+//! Shared helpers of the integration tests: a watchdog so no test can hang CI, a child-process
+//! runner for tests that must abort or need their own runtime configuration, a latch built on
+//! weft's own park/unpark, and a tiny deterministic RNG.
+//!
+//! Every test binary compiles this module, and each uses only part of it.
+#![allow(dead_code)]
+
+use std::any::Any;
+use std::io::Read;
+use std::panic::{self, AssertUnwindSafe};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Generous bound for one test body (the suite as a whole takes a few seconds).
+pub const TIMEOUT_SECS: u64 = 60;
+
+/// Runs `f` on a fresh OS thread and returns its value. Panics with a clear message if `f` has
+/// not finished after `secs` seconds (a deadlock or a lost wake-up), and re-raises `f`'s own
+/// panic with its original payload.
+///
+/// On a timeout the stuck thread is left behind (it cannot be killed); the test fails and the
+/// test binary exits when the remaining tests are done.
+#[track_caller]
+pub fn with_timeout<T, F>(secs: u64, f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let name = std::thread::current()
+        .name()
+        .map_or_else(|| "test-body".to_owned(), |n| format!("{n}-body"));
+    let (tx, rx) = mpsc::channel::<Result<T, Box<dyn Any + Send>>>();
+    std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(move || {
+            let result = panic::catch_unwind(AssertUnwindSafe(f));
+            let _ = tx.send(result);
+        })
+        .expect("watchdog: cannot spawn the test body thread");
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(Ok(value)) => value,
+        Ok(Err(payload)) => panic::resume_unwind(payload),
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!(
+            "watchdog: `{name}` did not finish within {secs} s: a deadlock, a lost wake-up or a \
+             starved coroutine"
+        ),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            panic!("watchdog: `{name}` vanished without a result")
+        }
+    }
+}
+
+/// [`with_timeout`] with the default bound.
+#[track_caller]
+pub fn watchdog<T, F>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    with_timeout(TIMEOUT_SECS, f)
+}
+
+/// The text of a panic payload (`&str` or `String`), if it is one.
+pub fn panic_text(payload: &(dyn Any + Send)) -> Option<String> {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        Some((*s).to_owned())
+    } else {
+        payload.downcast_ref::<String>().cloned()
+    }
+}
+
+/// Multiplier for the iteration counts of the stress tests: `WEFT_STRESS` (default 1).
+pub fn stress_factor() -> usize {
+    std::env::var("WEFT_STRESS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1)
+}
+
+/// xorshift64*: a small deterministic RNG (the tests may not add dependencies).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform-ish in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// A count-down latch built on weft's park/unpark: works for a waiter that is a coroutine or
+/// an OS thread. `wait` returns once `count_down` was called `n` times.
+#[derive(Debug)]
+pub struct Latch {
+    left: AtomicUsize,
+    waiter: weft::thread::Thread,
+}
+
+impl Latch {
+    /// A latch for `n` count-downs, waited on by the calling coroutine or thread.
+    pub fn new(n: usize) -> Latch {
+        Latch {
+            left: AtomicUsize::new(n),
+            waiter: weft::thread::current(),
+        }
+    }
+
+    pub fn count_down(&self) {
+        let prev = self.left.fetch_sub(1, Ordering::AcqRel);
+        assert!(prev > 0, "latch counted down too often");
+        if prev == 1 {
+            self.waiter.unpark();
+        }
+    }
+
+    /// Waits (parks) until the count reaches zero. Only the creator may wait.
+    pub fn wait(&self) {
+        assert_eq!(
+            weft::thread::current().id(),
+            self.waiter.id(),
+            "only the latch's creator may wait on it"
+        );
+        while self.left.load(Ordering::Acquire) != 0 {
+            weft::thread::park();
+        }
+    }
+}
+
+/// Whether this process is a child started by [`run_child`] for the child test `tag`.
+pub fn child_is(tag: &str) -> bool {
+    std::env::var("WEFT_CHILD").as_deref() == Ok(tag)
+}
+
+/// Prints `[key=value]` on stdout for the parent to read with [`ChildOutput::stdout_value`].
+pub fn child_report(key: &str, value: impl std::fmt::Display) {
+    println!("[{key}={value}]");
+}
+
+/// What a child process did.
+#[derive(Debug)]
+pub struct ChildOutput {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ChildOutput {
+    #[track_caller]
+    pub fn assert_success(&self) -> &Self {
+        assert!(
+            self.status.success(),
+            "child failed ({}):\n{}",
+            self.status,
+            self.dump()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_failure(&self) -> &Self {
+        assert!(
+            !self.status.success(),
+            "child should have failed but exited with {}:\n{}",
+            self.status,
+            self.dump()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_stderr_contains(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "child stderr lacks {needle:?}:\n{}",
+            self.dump()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_stderr_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stderr.contains(needle),
+            "child stderr should not contain {needle:?}:\n{}",
+            self.dump()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_stdout_contains(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "child stdout lacks {needle:?}:\n{}",
+            self.dump()
+        );
+        self
+    }
+
+    /// The value the child printed with [`child_report`] under `key`.
+    #[track_caller]
+    pub fn stdout_value(&self, key: &str) -> String {
+        let open = format!("[{key}=");
+        let start = self
+            .stdout
+            .find(&open)
+            .unwrap_or_else(|| panic!("child reported no {key}:\n{}", self.dump()))
+            + open.len();
+        let len = self.stdout[start..].find(']').expect("closing bracket");
+        self.stdout[start..start + len].to_owned()
+    }
+
+    pub fn dump(&self) -> String {
+        format!(
+            "--- status: {}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs the child test `test` of this test binary in a new process with `WEFT_CHILD=tag` and
+/// `envs` (every inherited `WEFT_*` variable is removed first), and returns its exit status and
+/// output. The child is killed, and this panics, if it runs longer than [`TIMEOUT_SECS`].
+#[track_caller]
+pub fn run_child(test: &str, tag: &str, envs: &[(&str, &str)]) -> ChildOutput {
+    run_child_with_timeout(test, tag, envs, TIMEOUT_SECS)
+}
+
+/// [`run_child`] with an explicit bound.
+#[track_caller]
+pub fn run_child_with_timeout(
+    test: &str,
+    tag: &str,
+    envs: &[(&str, &str)],
+    secs: u64,
+) -> ChildOutput {
+    use std::os::unix::process::CommandExt;
+
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "--exact",
+        test,
+        "--nocapture",
+        "--test-threads=1",
+        "--include-ignored",
+    ]);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("WEFT_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("WEFT_CHILD", tag).env("RUST_BACKTRACE", "0");
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: the closure runs in the forked child before exec and only calls setrlimit, which
+    // is async-signal-safe; it touches no memory shared with the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            // Children that abort on purpose must not write core dumps.
+            let none = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().expect("cannot start the child test process");
+    let (tx, rx) = mpsc::channel::<(bool, Vec<u8>)>();
+    let mut readers = Vec::new();
+    for (is_err, mut pipe) in [
+        (
+            false,
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+        ),
+        (
+            true,
+            Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
+        ),
+    ] {
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            let _ = tx.send((is_err, buf));
+        }));
+    }
+    drop(tx);
+    // Both pipes reach end-of-file when the child exits.
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let mut timed_out = false;
+    for _ in 0..2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let got = match rx.recv_timeout(left) {
+            Ok(got) => got,
+            Err(_) => {
+                timed_out = true;
+                let _ = child.kill();
+                rx.recv().expect("reader thread")
+            }
+        };
+        if got.0 {
+            stderr = got.1;
+        } else {
+            stdout = got.1;
+        }
+    }
+    let status = child.wait().expect("wait for the child");
+    for r in readers {
+        let _ = r.join();
+    }
+    let out = ChildOutput {
+        status,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    };
+    assert!(
+        !timed_out,
+        "watchdog: child test `{test}` ({tag}) did not finish within {secs} s and was killed:\n{}",
+        out.dump()
+    );
+    out
+}
