@@ -26,6 +26,11 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+// The README's examples are compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod coroutine;
 mod loom;
 mod macros;
