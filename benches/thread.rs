@@ -26,7 +26,7 @@
 //! and checked before the clock starts (`spawn_placed`).
 //!
 //! ```text
-//! cargo bench --bench thread                        # everything, about 1.5 minutes
+//! cargo bench --bench thread                        # everything, under 2 minutes
 //! cargo bench --bench thread -- yield               # one group (criterion filter)
 //! cargo bench --bench thread -- --test              # run each bench once, no timing
 //! ```
