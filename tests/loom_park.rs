@@ -97,8 +97,8 @@ fn wake_during_yield_is_kept() {
         let enqueued = Arc::new(AtomicUsize::new(0));
         st.transition_to_running();
         let w = waker(&st, &enqueued);
-        st.transition_to_queued(); // yield: back on a run queue
-        st.transition_to_running(); // popped again
+        // yield: the coroutine goes on a run queue but stays RUNNING (P2) ...
+        st.transition_to_running(); // ... and is popped again
         let parked = park_and_commit(&st);
         w.join().unwrap();
         // The waker either ran before the park (then the park consumed it, not parked) or

@@ -51,9 +51,14 @@ fn child_coroutine_overflow() {
     let h = Builder::new()
         .name("deep-diver".into())
         .stack_size(32 * 1024)
-        .spawn(|| unbounded(0))
+        .spawn(|| {
+            // Wait until the id is reported: the abort must not race the report.
+            weft::thread::park();
+            unbounded(0)
+        })
         .unwrap();
     child_report("id", h.thread().id());
+    h.thread().unpark();
     let _ = h.join();
     child_report("survived", "yes");
 }

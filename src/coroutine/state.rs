@@ -13,8 +13,8 @@
 //!
 //! | base      | meaning                                        | who leaves it, how          |
 //! |-----------|------------------------------------------------|-----------------------------|
-//! | `QUEUED`  | in a run queue (or not yet started)            | the worker that pops it     |
-//! | `RUNNING` | on its stack, or switching off it              | its owner: park/yield/done  |
+//! | `QUEUED`  | in a run queue after a wake, or not yet started | the worker that pops it    |
+//! | `RUNNING` | on its stack, switching off it, or yielded      | its owner: park/done       |
 //! | `PARKED`  | switched off, waiting for a wake               | the waker that wins the CAS |
 //! | `DONE`    | finished; wakes are ignored                    | nobody                      |
 //!
@@ -49,27 +49,26 @@ impl RunState {
         RunState(AtomicU8::new(QUEUED))
     }
 
-    /// The owning worker popped the coroutine: `QUEUED` → `RUNNING`, keeping `WAKE`.
+    /// The owning worker popped the coroutine: `QUEUED` → `RUNNING`, keeping `WAKE`. A
+    /// coroutine that yielded never left `RUNNING` and needs no write.
     pub(crate) fn transition_to_running(&self) {
-        let prev = self.0.fetch_and(!BASE, Ordering::Acquire);
-        debug_assert_eq!(
-            prev & BASE,
-            QUEUED,
-            "popped a coroutine that was not queued"
-        );
+        let cur = self.0.load(Ordering::Acquire);
+        debug_assert!(matches!(cur & BASE, QUEUED | RUNNING), "popped a parked or done coroutine");
+        if cur & BASE == QUEUED {
+            self.0.fetch_and(!BASE, Ordering::Acquire);
+        }
     }
 
     /// Inside the coroutine, before switching: consumes a pending wake, if any, so the park
     /// can return without a switch.
     pub(crate) fn try_consume_wake(&self) -> bool {
-        self.0
-            .compare_exchange(
-                RUNNING | WAKE,
-                RUNNING,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_ok()
+        // A plain load first: usually there is no wake, and a failing CAS costs as much as one
+        // that succeeds.
+        self.0.load(Ordering::Relaxed) == RUNNING | WAKE
+            && self
+                .0
+                .compare_exchange(RUNNING | WAKE, RUNNING, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// Inside the coroutine, after a park returned: consumes the wake that ended it.
@@ -86,12 +85,6 @@ impl RunState {
             .is_ok()
     }
 
-    /// On the worker, after the coroutine switched off its stack to yield: `RUNNING` →
-    /// `QUEUED`, keeping `WAKE`.
-    pub(crate) fn transition_to_queued(&self) {
-        let prev = self.0.fetch_or(QUEUED, Ordering::Release);
-        debug_assert_eq!(prev & BASE, RUNNING);
-    }
 
     /// On the worker, after the coroutine returned: `RUNNING` → `DONE`.
     pub(crate) fn transition_to_done(&self) {

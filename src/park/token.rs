@@ -10,7 +10,8 @@ use crate::loom::sync::atomic::{AtomicU8, Ordering};
 
 const EMPTY: u8 = 0;
 const NOTIFIED: u8 = 1;
-const PARKED: u8 = 2;
+/// `EMPTY - 1`, so that one `fetch_sub` takes `NOTIFIED` to `EMPTY` or `EMPTY` to `PARKED`.
+const PARKED: u8 = u8::MAX;
 
 /// The token word. `Sync`: any thread may unpark.
 #[derive(Debug)]
@@ -25,19 +26,8 @@ impl Token {
     /// deadline (if any) has passed; the park then gives up, clearing any token that raced in.
     /// Only the owning coroutine calls this.
     pub(crate) fn park(&self, mut raw_park: impl FnMut() -> bool) {
-        if self
-            .0
-            .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            return;
-        }
-        if let Err(actual) =
-            self.0
-                .compare_exchange(EMPTY, PARKED, Ordering::Acquire, Ordering::Relaxed)
-        {
-            debug_assert_eq!(actual, NOTIFIED);
-            self.0.swap(EMPTY, Ordering::Acquire);
+        // One read-modify-write: NOTIFIED → EMPTY (consumed, return) or EMPTY → PARKED.
+        if self.0.fetch_sub(1, Ordering::Acquire) == NOTIFIED {
             return;
         }
         loop {

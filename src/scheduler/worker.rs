@@ -25,8 +25,10 @@ const FAIRNESS_TICKS: u32 = 61;
 const RUNNEXT_STREAK: u32 = 16;
 /// How long a searcher watches the queues before sleeping (rounds of growing pauses).
 const SPIN_ROUNDS: u32 = 24;
-/// Stacks of the default size a worker keeps for its own spawns.
+/// Stacks of the default size a worker keeps for its own spawns, and how many it takes from the
+/// pool at once.
 const STACK_CACHE: usize = 256;
+const STACK_BATCH: usize = 32;
 /// Woken coroutines moved from the inbox per look.
 const INBOX_BATCH: usize = 128;
 
@@ -107,23 +109,30 @@ impl Core {
         }
     }
 
-    /// A stack for a coroutine spawned on this worker.
+    /// A stack for a coroutine spawned on this worker: from the worker's cache for the
+    /// default size, refilled from the pool a batch at a time (one lock per batch).
     pub(crate) fn alloc_stack(&self, usable: usize) -> io::Result<SlabStack> {
-        if usable == self.sched.config.stack_size
-            && let Some(stack) = self.stack_cache.borrow_mut().pop()
-        {
-            return Ok(stack);
+        if usable != self.sched.config.stack_size {
+            return self.sched.stacks.alloc(usable);
         }
-        self.sched.stacks.alloc(usable)
+        let mut cache = self.stack_cache.borrow_mut();
+        if cache.is_empty() {
+            self.sched.stacks.alloc_batch(usable, STACK_BATCH, &mut cache)?;
+        }
+        Ok(cache.pop().expect("alloc_batch hands out at least one stack"))
     }
 
+    /// Keeps a finished coroutine's stack for this worker's next spawns; the oldest half of a
+    /// full cache goes back to the pool in one batch (spawner and runner are often different
+    /// workers, so caches fill on one side and drain on the other).
     fn release_stack(&self, stack: SlabStack) {
+        if stack.usable() != self.sched.config.stack_size {
+            return self.sched.stacks.release(stack);
+        }
         let mut cache = self.stack_cache.borrow_mut();
-        if stack.usable() == self.sched.config.stack_size && cache.len() < STACK_CACHE {
-            cache.push(stack);
-        } else {
-            drop(cache);
-            self.sched.stacks.release(stack);
+        cache.push(stack);
+        if cache.len() >= STACK_CACHE {
+            self.sched.stacks.release_batch(cache.drain(..STACK_CACHE / 2));
         }
     }
 
@@ -179,6 +188,10 @@ impl Core {
     /// Moves woken coroutines from the inbox to `ready`. Returns whether any moved.
     fn drain_inbox(&self) -> bool {
         let inbox = &self.sched.remotes[self.index].inbox;
+        // Plain loads first: `steal` on an empty injector costs a SeqCst fence.
+        if inbox.is_empty() {
+            return false;
+        }
         let mut moved = false;
         let mut ready = self.ready.borrow_mut();
         for _ in 0..INBOX_BATCH {
@@ -307,10 +320,8 @@ impl Core {
             // T1: the timer is armed after the park committed.
             Outcome::Parked(Some(deadline)) => self.timers.borrow_mut().arm(deadline, task),
             Outcome::Parked(None) => {}
-            Outcome::Yielded => {
-                task.state.transition_to_queued();
-                self.yielded.borrow_mut().push_back(task);
-            }
+            // P2: a yielded coroutine stays RUNNING; to wakers that is the same as running.
+            Outcome::Yielded => self.yielded.borrow_mut().push_back(task),
             Outcome::Finished(stack) => {
                 task.state.transition_to_done();
                 self.release_stack(stack);

@@ -139,41 +139,66 @@ impl StackPool {
 
     /// Hands out a stack with `usable` bytes (already rounded by `round_stack_size`).
     pub(crate) fn alloc(&self, usable: usize) -> io::Result<SlabStack> {
+        let mut one = Vec::with_capacity(1);
+        self.alloc_batch(usable, 1, &mut one)?;
+        Ok(one.pop().expect("alloc_batch hands out at least one stack"))
+    }
+
+    /// Hands out up to `n` stacks with `usable` bytes into `out`, under one lock: at least one,
+    /// or the error that stopped the first.
+    pub(crate) fn alloc_batch(
+        &self,
+        usable: usize,
+        n: usize,
+        out: &mut Vec<SlabStack>,
+    ) -> io::Result<()> {
         let slot = usable + page_size();
         let mut synced = self.synced.lock();
         let idx = match synced.classes.iter().position(|c| c.slot == slot) {
             Some(i) => i,
             None => {
-                synced.classes.push(Class {
-                    slot,
-                    free: Vec::new(),
-                    cursor: 0,
-                    end: 0,
-                });
+                synced.classes.push(Class { slot, free: Vec::new(), cursor: 0, end: 0 });
                 synced.classes.len() - 1
             }
         };
-        if let Some(stack) = synced.classes[idx].free.pop() {
-            self.live.fetch_add(1, Ordering::Relaxed);
-            return Ok(stack);
+        let mut handed = 0;
+        while handed < n {
+            let stack = match synced.classes[idx].free.pop() {
+                Some(stack) => stack,
+                None => match self.carve(&mut synced, idx) {
+                    Ok(stack) => stack,
+                    Err(e) if handed == 0 => return Err(e),
+                    Err(_) => break,
+                },
+            };
+            out.push(stack);
+            handed += 1;
         }
-        let stack = self.carve(&mut synced, idx)?;
-        self.live.fetch_add(1, Ordering::Relaxed);
-        Ok(stack)
+        self.live.fetch_add(handed, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Takes a stack back for reuse. Its pages stay resident (reuse is then free); the guard
     /// stays installed (CO3).
     pub(crate) fn release(&self, stack: SlabStack) {
-        self.live.fetch_sub(1, Ordering::Relaxed);
-        let slot = stack.top - stack.bottom;
-        let mut synced = self.synced.lock();
-        if let Some(class) = synced.classes.iter_mut().find(|c| c.slot == slot) {
-            class.free.push(stack);
-        }
+        self.release_batch(std::iter::once(stack));
     }
 
-    /// Stacks currently handed out.
+    /// Takes stacks back under one lock.
+    pub(crate) fn release_batch(&self, stacks: impl IntoIterator<Item = SlabStack>) {
+        let mut synced = self.synced.lock();
+        let mut released = 0;
+        for stack in stacks {
+            let slot = stack.top - stack.bottom;
+            if let Some(class) = synced.classes.iter_mut().find(|c| c.slot == slot) {
+                class.free.push(stack);
+                released += 1;
+            }
+        }
+        self.live.fetch_sub(released, Ordering::Relaxed);
+    }
+
+    /// Stacks currently handed out (to coroutines, or held in a worker's cache).
     pub(crate) fn live(&self) -> usize {
         self.live.load(Ordering::Relaxed)
     }
@@ -263,7 +288,7 @@ impl StackPool {
         io::Error::new(
             io::ErrorKind::OutOfMemory,
             format!(
-                "weft: cannot guard another coroutine stack: {} coroutines are live and the \
+                "weft: cannot guard another coroutine stack: {} stacks are in use and the \
                  mprotect guard budget of {} stacks is used up. Each mprotect guard page costs \
                  two memory maps and vm.max_map_count is {}. Raise it (sysctl -w \
                  vm.max_map_count=N), run on Linux >= 6.13 where weft guards stacks with \
@@ -280,7 +305,7 @@ impl StackPool {
             io::ErrorKind::OutOfMemory,
             format!(
                 "weft: cannot reserve {} MiB of address space for more coroutine stacks of {} KiB \
-                 ({} coroutines are live): {e}. Lower the stack size (Builder::stack_size, \
+                 ({} stacks are in use): {e}. Lower the stack size (Builder::stack_size, \
                  WEFT_STACK_SIZE) or run fewer coroutines at once",
                 ((SLAB_BYTES / slot).max(1) * slot) >> 20,
                 (slot - page_size()) >> 10,

@@ -15,8 +15,12 @@ pub struct ThreadId(NonZeroU64);
 
 impl ThreadId {
     pub(crate) fn new() -> ThreadId {
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        /// On its own cache line: every spawn bumps it, and it must not share a line with
+        /// statics the workers read all the time.
+        #[repr(align(128))]
+        struct Padded(AtomicU64);
+        static NEXT: Padded = Padded(AtomicU64::new(1));
+        let id = NEXT.0.fetch_add(1, Ordering::Relaxed);
         ThreadId(NonZeroU64::new(id).expect("64-bit id space exhausted"))
     }
 
