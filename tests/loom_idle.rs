@@ -23,7 +23,7 @@ mod loom {
         }
 
         pub(crate) mod atomic {
-            pub(crate) use ::loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+            pub(crate) use ::loom::sync::atomic::{AtomicUsize, Ordering};
         }
     }
 }

@@ -12,7 +12,7 @@
 mod loom {
     pub(crate) mod sync {
         pub(crate) mod atomic {
-            pub(crate) use ::loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+            pub(crate) use ::loom::sync::atomic::{AtomicU8, Ordering};
         }
     }
 }

@@ -53,7 +53,10 @@ impl RunState {
     /// coroutine that yielded never left `RUNNING` and needs no write.
     pub(crate) fn transition_to_running(&self) {
         let cur = self.0.load(Ordering::Acquire);
-        debug_assert!(matches!(cur & BASE, QUEUED | RUNNING), "popped a parked or done coroutine");
+        debug_assert!(
+            matches!(cur & BASE, QUEUED | RUNNING),
+            "popped a parked or done coroutine"
+        );
         if cur & BASE == QUEUED {
             self.0.fetch_and(!BASE, Ordering::Acquire);
         }
@@ -67,7 +70,12 @@ impl RunState {
         self.0.load(Ordering::Relaxed) == RUNNING | WAKE
             && self
                 .0
-                .compare_exchange(RUNNING | WAKE, RUNNING, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(
+                    RUNNING | WAKE,
+                    RUNNING,
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
     }
 
@@ -84,7 +92,6 @@ impl RunState {
             .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
     }
-
 
     /// On the worker, after the coroutine returned: `RUNNING` → `DONE`.
     pub(crate) fn transition_to_done(&self) {

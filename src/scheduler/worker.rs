@@ -117,9 +117,13 @@ impl Core {
         }
         let mut cache = self.stack_cache.borrow_mut();
         if cache.is_empty() {
-            self.sched.stacks.alloc_batch(usable, STACK_BATCH, &mut cache)?;
+            self.sched
+                .stacks
+                .alloc_batch(usable, STACK_BATCH, &mut cache)?;
         }
-        Ok(cache.pop().expect("alloc_batch hands out at least one stack"))
+        Ok(cache
+            .pop()
+            .expect("alloc_batch hands out at least one stack"))
     }
 
     /// Keeps a finished coroutine's stack for this worker's next spawns; the oldest half of a
@@ -132,7 +136,9 @@ impl Core {
         let mut cache = self.stack_cache.borrow_mut();
         cache.push(stack);
         if cache.len() >= STACK_CACHE {
-            self.sched.stacks.release_batch(cache.drain(..STACK_CACHE / 2));
+            self.sched
+                .stacks
+                .release_batch(cache.drain(..STACK_CACHE / 2));
         }
     }
 

@@ -157,7 +157,12 @@ impl StackPool {
         let idx = match synced.classes.iter().position(|c| c.slot == slot) {
             Some(i) => i,
             None => {
-                synced.classes.push(Class { slot, free: Vec::new(), cursor: 0, end: 0 });
+                synced.classes.push(Class {
+                    slot,
+                    free: Vec::new(),
+                    cursor: 0,
+                    end: 0,
+                });
                 synced.classes.len() - 1
             }
         };
