@@ -13,8 +13,8 @@ use std::time::Instant;
 
 use crossbeam_deque::{Steal, Worker};
 
-use super::Scheduler;
 use super::timer::Timers;
+use super::{Remote, Scheduler};
 use crate::coroutine::{Resumed, Suspend, Task, Wake};
 use crate::runtime::context;
 use crate::stack::SlabStack;
@@ -36,6 +36,8 @@ const INBOX_BATCH: usize = 128;
 pub(crate) struct Core {
     index: usize,
     sched: &'static Scheduler,
+    /// This worker's entry in `sched.remotes`.
+    remote: &'static Remote,
     /// Unstarted coroutines spawned here; other workers steal from its far end (S1).
     fresh: Worker<Arc<Task>>,
     /// Started coroutines that are runnable, FIFO.
@@ -66,6 +68,7 @@ pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<Arc<Tas
     let core = Core {
         index,
         sched,
+        remote: &sched.remotes[index],
         fresh,
         ready: RefCell::new(VecDeque::new()),
         runnext: RefCell::new(None),
@@ -192,12 +195,15 @@ impl Core {
     }
 
     /// Moves woken coroutines from the inbox to `ready`. Returns whether any moved.
+    #[inline]
     fn drain_inbox(&self) -> bool {
-        let inbox = &self.sched.remotes[self.index].inbox;
         // Plain loads first: `steal` on an empty injector costs a SeqCst fence.
-        if inbox.is_empty() {
-            return false;
-        }
+        !self.remote.inbox.is_empty() && self.drain_inbox_slow()
+    }
+
+    #[inline(never)]
+    fn drain_inbox_slow(&self) -> bool {
+        let inbox = &self.remote.inbox;
         let mut moved = false;
         let mut ready = self.ready.borrow_mut();
         for _ in 0..INBOX_BATCH {
@@ -273,7 +279,7 @@ impl Core {
                 // Let a thread that is producing the work have the core.
                 std::thread::yield_now();
             }
-            if sched.has_stealable_work() || !sched.remotes[self.index].inbox.is_empty() {
+            if sched.has_stealable_work() || !self.remote.inbox.is_empty() {
                 return true;
             }
         }
@@ -299,7 +305,7 @@ impl Core {
             }
         }
         let deadline = self.timers.borrow_mut().next_deadline();
-        sched.remotes[self.index].parker.park(deadline);
+        self.remote.parker.park(deadline);
         self.searching
             .set(sched.idle.transition_from_parked(self.index));
     }
