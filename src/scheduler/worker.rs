@@ -262,13 +262,12 @@ impl Core {
         None
     }
 
-    /// A searcher that found nothing watches the queues a little longer before it sleeps:
-    /// waking a sleeping worker costs a system call on both sides, and work often arrives
-    /// within microseconds (S4). Returns whether work showed up.
+    /// A worker that found nothing watches the queues a little longer before it sleeps: waking
+    /// a sleeping worker costs a system call on both sides, and work often arrives within
+    /// microseconds (S4). Non-searchers spin too: a started coroutine never moves (CO4), so a
+    /// coroutine of this worker woken from another worker (a cross-worker ping-pong) can only
+    /// be run here, and only plain loads are involved. Returns whether work showed up.
     fn spin(&self) -> bool {
-        if !self.searching.get() {
-            return false;
-        }
         let sched = self.sched;
         for round in 0..SPIN_ROUNDS {
             if round < 8 {
