@@ -124,9 +124,15 @@ impl Core {
                 .stacks
                 .alloc_batch(usable, STACK_BATCH, &mut cache)?;
         }
-        Ok(cache
+        let stack = cache
             .pop()
-            .expect("alloc_batch hands out at least one stack"))
+            .expect("alloc_batch hands out at least one stack");
+        // The next spawn writes its closure at the top of the next cached stack, which is
+        // usually cold (TLB and cache); start fetching it now.
+        if let Some(next) = cache.last() {
+            next.prefetch_top();
+        }
+        Ok(stack)
     }
 
     /// Keeps a finished coroutine's stack for this worker's next spawns; the oldest half of a
