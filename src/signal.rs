@@ -112,9 +112,13 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         // SAFETY: a non-null current task is kept alive by its worker while it runs (see
         // runtime/context.rs); we only read immutable fields.
         let task = unsafe { &*task };
-        let (lo, hi) = task.guard;
+        let (lo, hi) = task.guard();
         if (lo..hi).contains(&addr) {
-            report_overflow(task.display_name(), task.id.as_u64().get(), task.stack_size);
+            report_overflow(
+                task.display_name(),
+                task.id.as_u64().get(),
+                task.stack_size(),
+            );
             // SAFETY: abort is async-signal-safe.
             unsafe { libc::abort() };
         }

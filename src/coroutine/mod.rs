@@ -2,9 +2,13 @@
 //!
 //! Ground rules (arch/coroutine.md):
 //! - CO4 (binding soundness rule): a coroutine that has started never moves to another OS
-//!   thread. Before its first resume its stack holds only the `Send` closure written there by
-//!   corosensei, so the unstarted coroutine may be stolen; the worker that first resumes it
-//!   records itself in `owner` and is from then on the only thread that touches `co`.
+//!   thread. Before its first resume a task holds only its `Send` closure and the stack slot
+//!   reserved for it at spawn (untouched memory), so the unstarted task may be stolen. The
+//!   worker that first resumes it builds the corosensei coroutine there, records itself in
+//!   `owner`, and is from then on the only thread that touches `body`.
+//! - CO8: the coroutine is built on the worker that runs it, on the hottest stack of that
+//!   worker's cache (the reserved slot, untouched, goes into the cache in exchange): spawning
+//!   writes nothing to stack memory, so a stack never crosses cores between spawn and start.
 //! - CO5: a started coroutine is never unwound on a foreign thread: if the last reference to a
 //!   started, unfinished coroutine goes away (it was parked and nobody can wake it any more),
 //!   its stack is leaked, not force-unwound.
@@ -13,7 +17,6 @@
 mod state;
 
 use std::cell::{Cell, UnsafeCell};
-use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -36,8 +39,46 @@ pub(crate) enum Suspend {
     Yield,
 }
 
-type Co = Coroutine<(), Suspend, (), SlabStack>;
+pub(crate) type Co = Coroutine<(), Suspend, (), SlabStack>;
 type CoYielder = Yielder<(), Suspend>;
+
+/// The stack a task runs on: the slot reserved at spawn, then the coroutine built on it.
+enum Body {
+    Unstarted { stack: SlabStack },
+    Started(Co),
+    Finished,
+}
+
+/// The closure of an unstarted task, stored in the task's own allocation (no separate box):
+/// `Task<StartCell<F>>` is created and used as `Task<dyn Start>`.
+pub(crate) struct StartCell<F>(UnsafeCell<Option<F>>);
+
+/// Builds the coroutine out of a task's closure; implemented by `StartCell`.
+pub(crate) trait Start: Send {
+    /// Takes the closure out and builds the coroutine on `stack`. Owner thread only, once.
+    fn build(&self, stack: SlabStack) -> Co;
+}
+
+impl<F: FnOnce() + Send + 'static> Start for StartCell<F> {
+    fn build(&self, stack: SlabStack) -> Co {
+        // SAFETY: called once, by the owning worker, which alone touches the cell (CO4); no
+        // other reference into it exists.
+        let start = unsafe { (*self.0.get()).take() };
+        Co::with_stack(stack, move |yielder: &CoYielder, ()| {
+            context::with_task(|task| task.yielder.set(yielder));
+            // The spawn wrappers catch user panics themselves; this catch only keeps a bug in
+            // them from unwinding into the worker.
+            let ok = panic::catch_unwind(AssertUnwindSafe(move || {
+                if let Some(start) = start {
+                    start();
+                }
+            }));
+            if ok.is_err() {
+                crate::runtime::fatal("a coroutine body panicked outside its panic guard");
+            }
+        })
+    }
+}
 
 /// What `Task::resume` reports to the worker.
 pub(crate) enum Resumed {
@@ -49,7 +90,7 @@ pub(crate) enum Resumed {
 const NO_OWNER: usize = usize::MAX;
 
 /// One coroutine. Shared by `Arc` between run queues, timers, wakers and join handles.
-pub(crate) struct Task {
+pub(crate) struct Task<S: ?Sized = dyn Start> {
     pub(crate) id: ThreadId,
     pub(crate) name: Option<String>,
     /// Run state (coroutine/state.rs); any thread.
@@ -59,27 +100,31 @@ pub(crate) struct Task {
     /// Index of the worker that first resumed it; `NO_OWNER` before (CO4). Written once by that
     /// worker before the first resume, read by wakers after they saw `PARKED`.
     owner: AtomicUsize,
-    /// Usable stack bytes and guard page range, for the overflow report (signal.rs).
-    pub(crate) stack_size: usize,
-    pub(crate) guard: (usize, usize),
-    /// The coroutine. Touched by the spawner until it publishes the task, then only by the
-    /// worker that runs it (CO4).
-    co: UnsafeCell<ManuallyDrop<Option<Co>>>,
+    /// Usable stack bytes and guard page range of the running stack, for the overflow report
+    /// (signal.rs, on the owner thread). Set at spawn for the reserved slot, then by the owner
+    /// when it starts the coroutine (CO8).
+    stack_size: Cell<usize>,
+    guard: Cell<(usize, usize)>,
+    /// The closure or the coroutine. Touched by the spawner until it publishes the task, then
+    /// only by the worker that runs it (CO4).
+    body: UnsafeCell<Body>,
     /// The yielder of the running coroutine; owner thread only.
     yielder: Cell<*const CoYielder>,
     /// Sequence number of the armed timer, 0 when none; owner worker only (scheduler/timer.rs).
     pub(crate) timer_seq: AtomicU64,
+    /// The closure, until the coroutine is built (owner thread only, CO4).
+    start: S,
 }
 
-// SAFETY: the only non-thread-safe fields are `co` and `yielder`. Before the first resume, `co`
-// holds a coroutine that has not started: its stack contains only the closure, which is `Send`
-// (spawn requires it), so handing the task to another thread is sound. From the first resume
-// on, only the owning worker thread touches `co` and `yielder` (CO4: started coroutines are
-// never stolen, and wakers only push the `Arc` to the owner's queues). All other fields are
-// atomics or immutable.
-unsafe impl Send for Task {}
+// SAFETY: the non-thread-safe fields are `start`, `body`, `yielder`, `stack_size` and `guard`.
+// Before the first resume, they hold only a `Send` closure and a stack slot nobody has touched, so
+// handing the task to another thread is sound; the spawner stops touching them when it
+// publishes the task (the queue push is a release). From the first resume on, only the owning
+// worker thread touches these fields (CO4: started coroutines are never stolen, and wakers only
+// push the `Arc` to the owner's queues). All other fields are atomics or immutable.
+unsafe impl<S: ?Sized + Send> Send for Task<S> {}
 // SAFETY: see `Send`: shared access from other threads only reaches atomic or immutable fields.
-unsafe impl Sync for Task {}
+unsafe impl<S: ?Sized + Send> Sync for Task<S> {}
 
 impl std::fmt::Debug for Task {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -91,32 +136,26 @@ impl std::fmt::Debug for Task {
 }
 
 impl Task {
-    /// Creates an unstarted coroutine that will run `body` on `stack`.
-    pub(crate) fn new<F>(id: ThreadId, name: Option<String>, stack: SlabStack, body: F) -> Arc<Task>
-    where
-        F: FnOnce() + Send + 'static,
-    {
-        let stack_size = stack.usable();
-        let guard = stack.guard();
-        let co = Co::with_stack(stack, move |yielder: &CoYielder, ()| {
-            context::with_task(|task| task.yielder.set(yielder));
-            // The spawn wrappers catch user panics themselves; this catch only keeps a bug in
-            // them from unwinding into the worker.
-            if panic::catch_unwind(AssertUnwindSafe(body)).is_err() {
-                crate::runtime::fatal("a coroutine body panicked outside its panic guard");
-            }
-        });
+    /// Creates an unstarted coroutine that will run `start` on `stack` (or on a stack of the
+    /// same size that its worker swaps in, CO8).
+    pub(crate) fn new<F: FnOnce() + Send + 'static>(
+        id: ThreadId,
+        name: Option<String>,
+        stack: SlabStack,
+        start: F,
+    ) -> Arc<Task> {
         Arc::new(Task {
             id,
             name,
             state: RunState::new_queued(),
             token: Token::new(),
             owner: AtomicUsize::new(NO_OWNER),
-            stack_size,
-            guard,
-            co: UnsafeCell::new(ManuallyDrop::new(Some(co))),
+            stack_size: Cell::new(stack.usable()),
+            guard: Cell::new(stack.guard()),
+            body: UnsafeCell::new(Body::Unstarted { stack }),
             yielder: Cell::new(std::ptr::null()),
             timer_seq: AtomicU64::new(0),
+            start: StartCell(UnsafeCell::new(Some(start))),
         })
     }
 
@@ -129,25 +168,55 @@ impl Task {
     }
 
     /// Resumes the coroutine on the calling worker. Only the scheduler calls this, on the
-    /// worker that popped the task from its own queues.
-    pub(crate) fn resume(&self, worker: usize) -> Resumed {
+    /// worker that popped the task from its own queues. On the first resume, `hot_stack`
+    /// exchanges the reserved stack for the one to run on (CO8).
+    pub(crate) fn resume(
+        &self,
+        worker: usize,
+        hot_stack: impl FnOnce(SlabStack) -> SlabStack,
+    ) -> Resumed {
         match self.owner.load(Ordering::Relaxed) {
             NO_OWNER => self.owner.store(worker, Ordering::Release),
             owner => debug_assert_eq!(owner, worker, "CO4: a started coroutine moved"),
         }
         // SAFETY: CO4: we are the owning worker (recorded just above or at the first resume),
-        // the only thread that touches `co`, and no reference into it outlives this function.
-        let slot = unsafe { &mut *self.co.get() };
-        let Some(co) = slot.as_mut() else {
+        // the only thread that touches `body`, and no reference into it outlives this call.
+        let body = unsafe { &mut *self.body.get() };
+        if matches!(body, Body::Unstarted { .. }) {
+            self.start(body, hot_stack);
+        }
+        let Body::Started(co) = body else {
             crate::runtime::fatal("resumed a finished coroutine");
         };
         match co.resume(()) {
             CoroutineResult::Yield(why) => Resumed::Suspended(why),
-            CoroutineResult::Return(()) => {
-                let co = slot.take().expect("checked above");
-                Resumed::Finished(co.into_stack())
-            }
+            CoroutineResult::Return(()) => match std::mem::replace(body, Body::Finished) {
+                Body::Started(co) => Resumed::Finished(co.into_stack()),
+                _ => unreachable!("matched Started above"),
+            },
         }
+    }
+
+    /// Builds the coroutine on the worker that first runs it (CO4, CO8).
+    #[inline]
+    fn start(&self, body: &mut Body, hot_stack: impl FnOnce(SlabStack) -> SlabStack) {
+        let Body::Unstarted { stack } = std::mem::replace(body, Body::Finished) else {
+            return;
+        };
+        let stack = hot_stack(stack);
+        self.stack_size.set(stack.usable());
+        self.guard.set(stack.guard());
+        *body = Body::Started(self.start.build(stack));
+    }
+
+    /// Usable bytes of the coroutine's stack (for the overflow report; owner thread).
+    pub(crate) fn stack_size(&self) -> usize {
+        self.stack_size.get()
+    }
+
+    /// Guard page range of the coroutine's stack (for the overflow report; owner thread).
+    pub(crate) fn guard(&self) -> (usize, usize) {
+        self.guard.get()
     }
 
     /// Switches from the running coroutine back to its worker. Must be called on the current
@@ -174,25 +243,24 @@ impl Task {
     }
 }
 
-impl Drop for Task {
+impl<S: ?Sized> Drop for Task<S> {
     fn drop(&mut self) {
-        let co = self.co.get_mut();
-        // SAFETY: `&mut self` gives exclusive access; the `ManuallyDrop` is dropped or
-        // forgotten exactly once, here.
-        let co = unsafe { ManuallyDrop::take(co) };
-        match co {
+        match std::mem::replace(self.body.get_mut(), Body::Finished) {
             // CO5: never force-unwind a started coroutine here (this may be any thread).
-            Some(co) if co.started() && !co.done() => std::mem::forget(co),
-            // Unstarted (or finished): `force_unwind` only drops the closure, which is `Send`,
-            // so this is sound on any thread; the slot goes back to the pool.
-            Some(mut co) => {
-                co.force_unwind();
-                let stack = co.into_stack();
+            Body::Started(co) if co.started() && !co.done() => std::mem::forget(co),
+            Body::Started(co) => {
+                if let Some(sched) = crate::runtime::try_scheduler() {
+                    sched.stacks.release(co.into_stack());
+                }
+            }
+            // Unstarted: the closure is dropped with the task (it is `Send`, so any thread may);
+            // the untouched stack goes back.
+            Body::Unstarted { stack } => {
                 if let Some(sched) = crate::runtime::try_scheduler() {
                     sched.stacks.release(stack);
                 }
             }
-            None => {}
+            Body::Finished => {}
         }
     }
 }

@@ -14,8 +14,20 @@ use std::sync::Arc;
 use crate::coroutine::Task;
 use crate::scheduler::Core;
 
+/// A null `*const Task` (a fat pointer: built from a null pointer to a sized task).
+const NO_TASK: *const Task = ptr::null::<Task<NoStart>>();
+
+/// Stands in for a closure type to spell a null task pointer.
+struct NoStart;
+
+impl crate::coroutine::Start for NoStart {
+    fn build(&self, _: crate::stack::SlabStack) -> crate::coroutine::Co {
+        unreachable!("NoStart only types a null pointer")
+    }
+}
+
 thread_local! {
-    static TASK: Cell<*const Task> = const { Cell::new(ptr::null()) };
+    static TASK: Cell<*const Task> = const { Cell::new(NO_TASK) };
     static WORKER: Cell<*const Core> = const { Cell::new(ptr::null()) };
 }
 
@@ -48,12 +60,17 @@ pub(crate) fn in_coroutine() -> bool {
 
 /// The raw current-task pointer, for the signal handler.
 pub(crate) fn task_ptr() -> *const Task {
-    TASK.try_with(Cell::get).unwrap_or(ptr::null())
+    TASK.try_with(Cell::get).unwrap_or(NO_TASK)
 }
 
-/// Sets the current task; the worker calls this around each resume.
+/// Sets the current task; the worker calls this before each resume.
 pub(crate) fn set_task(task: *const Task) {
     TASK.with(|t| t.set(task));
+}
+
+/// Clears the current task; the worker calls this after each resume.
+pub(crate) fn clear_task() {
+    TASK.with(|t| t.set(NO_TASK));
 }
 
 /// Runs `f` on the current worker's core, if the caller runs on a worker thread.

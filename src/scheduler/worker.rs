@@ -124,15 +124,26 @@ impl Core {
                 .stacks
                 .alloc_batch(usable, STACK_BATCH, &mut cache)?;
         }
-        let stack = cache
+        Ok(cache
             .pop()
-            .expect("alloc_batch hands out at least one stack");
-        // The next spawn writes its closure at the top of the next cached stack, which is
-        // usually cold (TLB and cache); start fetching it now.
-        if let Some(next) = cache.last() {
-            next.prefetch_top();
+            .expect("alloc_batch hands out at least one stack"))
+    }
+
+    /// CO8: the stack a coroutine starts on: the most recently used one of this worker's cache
+    /// (warm in this core's caches and TLB), in exchange for the untouched slot reserved at
+    /// spawn; the reserved one is used if the cache holds no stack of its size.
+    fn hot_stack(&self, reserved: SlabStack) -> SlabStack {
+        if reserved.usable() != self.sched.config.stack_size {
+            return reserved;
         }
-        Ok(stack)
+        let mut cache = self.stack_cache.borrow_mut();
+        match cache.pop() {
+            Some(hot) => {
+                cache.push(reserved);
+                hot
+            }
+            None => reserved,
+        }
     }
 
     /// Keeps a finished coroutine's stack for this worker's next spawns; the oldest half of a
@@ -320,7 +331,7 @@ impl Core {
         task.state.transition_to_running();
         context::set_task(Arc::as_ptr(&task));
         let outcome = loop {
-            match task.resume(self.index) {
+            match task.resume(self.index, |reserved| self.hot_stack(reserved)) {
                 Resumed::Suspended(Suspend::Park(deadline)) => {
                     // P1: the coroutine is off its stack; only now may wakers see it parked.
                     if task.state.transition_to_parked() {
@@ -332,7 +343,7 @@ impl Core {
                 Resumed::Finished(stack) => break Outcome::Finished(stack),
             }
         };
-        context::set_task(std::ptr::null());
+        context::clear_task();
         match outcome {
             // T1: the timer is armed after the park committed.
             Outcome::Parked(Some(deadline)) => self.timers.borrow_mut().arm(deadline, task),

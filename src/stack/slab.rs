@@ -51,18 +51,6 @@ impl SlabStack {
         self.top - self.bottom - page_size()
     }
 
-    /// Hints the CPU to fetch the top of the stack, where a new coroutine's first frame goes.
-    #[inline]
-    pub(crate) fn prefetch_top(&self) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            // SAFETY: SSE is part of the x86_64 baseline; a prefetch is only a hint, never
-            // faults and reads nothing into the program (the address is in our own mapping).
-            unsafe { _mm_prefetch::<_MM_HINT_T0>((self.top - 64) as *const i8) };
-        }
-    }
-
     /// The guard page's address range.
     pub(crate) fn guard(&self) -> (usize, usize) {
         (self.bottom, self.bottom + page_size())
