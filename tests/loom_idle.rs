@@ -1,6 +1,8 @@
-//! Loom model of the idle-worker protocol (scheduler/idle.rs, S4–S7): a submitter publishes
-//! one unit of stealable work while two workers search, park and wake each other. A lost
-//! wake-up leaves the work in the queue with both workers asleep: loom reports the deadlock.
+//! Loom model of the idle-worker protocol (scheduler/idle.rs, S4–S7): a submitter (a plain OS
+//! thread, as when `main` spawns) publishes two units of stealable work while two workers
+//! search, park and wake each other. A worker that takes a unit keeps running it forever (a
+//! coroutine that never parks), so the second unit must be found by the other worker. A lost
+//! wake-up leaves work in the queue with every free worker asleep: loom reports the deadlock.
 //!
 //! Run: `RUSTFLAGS="--cfg weft_loom" cargo test --release --test loom_idle`
 #![cfg(weft_loom)]
@@ -62,6 +64,7 @@ struct Shared {
     idle: Idle,
     parkers: [Parker; 2],
     work: AtomicUsize,
+    taken: AtomicUsize,
     shutdown: AtomicBool,
     main: Parker,
 }
@@ -97,15 +100,16 @@ fn worker(s: &Shared, index: usize) {
             if s.idle.transition_from_searching() {
                 s.notify_work();
             }
+            s.taken.fetch_add(1, Ordering::SeqCst);
             s.main.unpark();
+            // Runs the unit forever: this worker never looks at the queues again.
             return;
         }
-        // S6
-        if s.idle.transition_to_parked(index, searching) {
-            fence(Ordering::SeqCst);
-            if s.work.load(Ordering::SeqCst) > 0 {
-                s.notify_work();
-            }
+        // S6: every worker re-checks after registering as asleep.
+        s.idle.transition_to_parked(index, searching);
+        fence(Ordering::SeqCst);
+        if s.work.load(Ordering::SeqCst) > 0 {
+            s.notify_work();
         }
         s.parkers[index].park();
         searching = s.idle.transition_from_parked(index);
@@ -121,6 +125,7 @@ fn submitted_work_is_always_picked_up() {
             idle: Idle::new(2),
             parkers: [Parker::default(), Parker::default()],
             work: AtomicUsize::new(0),
+            taken: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             main: Parker::default(),
         });
@@ -130,11 +135,15 @@ fn submitted_work_is_always_picked_up() {
                 thread::spawn(move || worker(&s, i))
             })
             .collect();
-        // The submitter (S4): publish, then notify.
-        s.work.fetch_add(1, Ordering::SeqCst);
-        s.notify_work();
-        // Some worker takes the work and tells us; a lost wake-up deadlocks here.
-        s.main.park();
+        // The submitter (S4): publish, then notify; twice.
+        for _ in 0..2 {
+            s.work.fetch_add(1, Ordering::SeqCst);
+            s.notify_work();
+        }
+        // Each unit is taken by a different worker; a lost wake-up deadlocks here.
+        while s.taken.load(Ordering::SeqCst) < 2 {
+            s.main.park();
+        }
         assert_eq!(s.work.load(Ordering::SeqCst), 0);
         s.shutdown.store(true, Ordering::SeqCst);
         for p in &s.parkers {

@@ -5,10 +5,14 @@
 //!   is searching; the woken worker starts out searching.
 //! - S5: a searcher that finds work stops searching and, if it was the last searcher, wakes
 //!   another worker (so the rest of the work it saw gets a searcher too).
-//! - S6: no lost wake-up: a worker that goes to sleep as the last searcher re-checks every
-//!   stealable queue afterwards. Submitters publish their work, then (after a SeqCst fence)
-//!   read `state`; sleepers update `state` (SeqCst), then re-check the queues. One of the two
-//!   always sees the other.
+//! - S6: no lost wake-up: every worker that goes to sleep re-checks every stealable queue
+//!   after registering as asleep. Submitters publish their work, then (after a SeqCst fence)
+//!   read `state`; sleepers update `state` (SeqCst, fence), then re-check the queues. One of
+//!   the two always sees the other. (Re-checking only in the last searcher, as Go does, is not
+//!   enough here: Go's global queue is checked under the scheduler lock, and its other work
+//!   sits in the run queue of a P that is running; weft's injector is filled by plain OS
+//!   threads without a lock, and its only searcher may just have picked a coroutine that never
+//!   parks.)
 //! - S7: about half the workers at most search at once, so searching does not burn every
 //!   core. The bound is soft: the check and the increment are separate steps, and a worker
 //!   woken by S4 is counted as searching without the check (someone must look at the work).
@@ -90,14 +94,13 @@ impl Idle {
         searching(prev) == 1
     }
 
-    /// S6: registers `worker` as asleep. Returns `true` if it was the last searcher, in which
-    /// case the caller must re-check the stealable queues before it sleeps.
-    pub(crate) fn transition_to_parked(&self, worker: usize, is_searching: bool) -> bool {
+    /// S6: registers `worker` as asleep. The caller must then re-check the stealable queues
+    /// before it sleeps.
+    pub(crate) fn transition_to_parked(&self, worker: usize, is_searching: bool) {
         let mut sleepers = self.sleepers.lock();
         let dec = ONE_UNPARKED + if is_searching { ONE_SEARCHING } else { 0 };
-        let prev = self.state.fetch_sub(dec, Ordering::SeqCst);
+        self.state.fetch_sub(dec, Ordering::SeqCst);
         sleepers.push(worker);
-        is_searching && searching(prev) == 1
     }
 
     /// After waking: returns whether the worker was woken as a searcher (by

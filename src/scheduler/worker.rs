@@ -313,12 +313,14 @@ impl Core {
     fn sleep(&self) {
         let sched = self.sched;
         let was_searching = self.searching.replace(false);
-        if sched.idle.transition_to_parked(self.index, was_searching) {
-            // S6: the re-check must not be ordered before our state update.
-            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-            if sched.has_stealable_work() {
-                sched.notify_work();
-            }
+        sched.idle.transition_to_parked(self.index, was_searching);
+        // S6: every worker re-checks, not only the last searcher: a submitter that looked at
+        // `state` before we registered saw us awake and woke nobody, and the searcher that
+        // would have re-checked may have found other work (a coroutine that never parks) in
+        // the meantime. The re-check must not be ordered before our state update.
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        if sched.has_stealable_work() {
+            sched.notify_work();
         }
         let deadline = self.timers.borrow_mut().next_deadline();
         self.remote.parker.park(deadline);
