@@ -539,3 +539,31 @@ fn join_works_in_a_thread_local_destructor() {
         assert_eq!(out.stdout_value("done"), "yes");
     });
 }
+
+#[test]
+fn closures_larger_than_corosensei_initial_object_limit_run() {
+    // corosensei refuses initial objects over 1 KiB; weft hands it only a pointer and moves the
+    // closure onto the coroutine's stack at its first instruction (CO8).
+    watchdog(|| {
+        let small = [3u8; 900];
+        let mid = [5u8; 8 * 1024];
+        let h1 = weft::thread::spawn(move || small.iter().map(|&b| b as u64).sum::<u64>());
+        let h2 = weft::thread::spawn(move || mid.iter().map(|&b| b as u64).sum::<u64>());
+        assert_eq!(h1.join().unwrap(), 900 * 3);
+        assert_eq!(h2.join().unwrap(), 8 * 1024 * 5);
+        // A capture bigger than the default stack, spawned from a coroutine, on a stack that is
+        // big enough (the spawner needs a big stack as well: the closure is built on it).
+        let outer = Builder::new().stack_size(8 << 20).spawn(|| {
+            let big = [7u8; 256 * 1024];
+            weft::thread::Builder::new()
+                .stack_size(2 << 20)
+                .spawn(move || big.iter().map(|&b| b as u64).sum::<u64>())
+                .unwrap()
+                .join()
+                .unwrap()
+        });
+        assert_eq!(outer.unwrap().join().unwrap(), 256 * 1024 * 7);
+        // The workers survived all of it.
+        assert_eq!(weft::go!(|| 1).join().unwrap(), 1);
+    });
+}

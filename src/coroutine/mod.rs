@@ -61,11 +61,18 @@ pub(crate) trait Start: Send {
 
 impl<F: FnOnce() + Send + 'static> Start for StartCell<F> {
     fn build(&self, stack: SlabStack) -> Co {
-        // SAFETY: called once, by the owning worker, which alone touches the cell (CO4); no
-        // other reference into it exists.
-        let start = unsafe { (*self.0.get()).take() };
+        // Only a pointer goes to corosensei, whatever the closure's size (corosensei refuses
+        // initial objects over 1 KiB, and a panic here would take the worker down); the closure
+        // itself is moved onto the coroutine's stack at its first instruction, where a closure
+        // too big for the stack is an ordinary, reported stack overflow.
+        let cell: *const UnsafeCell<Option<F>> = &self.0;
         Co::with_stack(stack, move |yielder: &CoYielder, ()| {
             context::with_task(|task| task.yielder.set(yielder));
+            // SAFETY: this runs at the first resume, which `Task::resume` performs right after
+            // `build`, on the owning worker, while the worker's `Arc` keeps the task (and so
+            // the cell) alive; the owner is the only thread that touches the cell (CO4), and
+            // this is its only use.
+            let start = unsafe { (*(*cell).get()).take() };
             // The spawn wrappers catch user panics themselves; this catch only keeps a bug in
             // them from unwinding into the worker.
             let ok = panic::catch_unwind(AssertUnwindSafe(move || {

@@ -10,6 +10,9 @@ use crate::coroutine::Task;
 use crate::runtime::{self, context};
 use crate::stack::round_stack_size;
 
+/// Closures larger than this are boxed at spawn (see `Builder::spawn`).
+const INLINE_CLOSURE_MAX: usize = 1024;
+
 /// Coroutine factory, as [`std::thread::Builder`]: set a name and a stack size, then spawn.
 ///
 /// A plain value (`Send + Sync`); spawning never blocks (the coroutine is queued, and an idle
@@ -63,7 +66,14 @@ impl Builder {
     {
         let packet = Arc::new(Packet::new(None));
         let theirs = packet.clone();
-        let thread = self.spawn_body(move || theirs.run(f))?;
+        // A big closure is boxed, so that only a pointer is moved through the start-up frames
+        // of the coroutine (debug builds copy a closure once per frame, on a small stack).
+        let thread = if std::mem::size_of::<F>() > INLINE_CLOSURE_MAX {
+            let f = Box::new(f);
+            self.spawn_body(move || theirs.run(move || f()))?
+        } else {
+            self.spawn_body(move || theirs.run(f))?
+        };
         Ok(JoinHandle { thread, packet })
     }
 
@@ -84,7 +94,13 @@ impl Builder {
         scope.data.increment();
         let packet = Arc::new(Packet::new(Some(scope.data.clone())));
         let theirs = packet.clone();
-        let body: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || theirs.run(f));
+        let body: Box<dyn FnOnce() + Send + 'scope> =
+            if std::mem::size_of::<F>() > INLINE_CLOSURE_MAX {
+                let f = Box::new(f);
+                Box::new(move || theirs.run(move || f()))
+            } else {
+                Box::new(move || theirs.run(f))
+            };
         // SAFETY: only the lifetime is changed. The body borrows data that lives for 'scope;
         // `scope()` does not return (so 'scope does not end) until every packet of the scope
         // has been dropped (SC1), and `theirs` — owned by the body — is dropped only when the
