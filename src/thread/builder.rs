@@ -70,7 +70,7 @@ impl Builder {
         // of the coroutine (debug builds copy a closure once per frame, on a small stack).
         let thread = if std::mem::size_of::<F>() > INLINE_CLOSURE_MAX {
             let f = Box::new(f);
-            self.spawn_body(move || theirs.run(move || f()))?
+            self.spawn_body(move || theirs.run(f))?
         } else {
             self.spawn_body(move || theirs.run(f))?
         };
@@ -97,7 +97,7 @@ impl Builder {
         let body: Box<dyn FnOnce() + Send + 'scope> =
             if std::mem::size_of::<F>() > INLINE_CLOSURE_MAX {
                 let f = Box::new(f);
-                Box::new(move || theirs.run(move || f()))
+                Box::new(move || theirs.run(f))
             } else {
                 Box::new(move || theirs.run(f))
             };
