@@ -12,7 +12,14 @@ use std::panic::{self, PanicHookInfo};
 
 use crate::runtime::context;
 
+/// Installs the hook once per process. Called by every worker before it runs anything (a
+/// worker thread is never panicking at that point), so no coroutine can panic before it.
 pub(crate) fn install_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(install_hook_now);
+}
+
+fn install_hook_now() {
     let previous = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
         if context::in_coroutine() {
@@ -32,13 +39,19 @@ fn report(info: &PanicHookInfo<'_>) {
         Some(loc) => format!("coroutine '{name}' (id {id}) panicked at {loc}:\n{message}\n"),
         None => format!("coroutine '{name}' (id {id}) panicked:\n{message}\n"),
     };
+    // Capturing walks this coroutine's frames, so it happens here; resolving and formatting
+    // the symbols needs far more stack than a small coroutine has, so that (and the write)
+    // happens on the worker's stack.
     let backtrace = Backtrace::capture();
-    match backtrace.status() {
-        BacktraceStatus::Captured => text.push_str(&format!("stack backtrace:\n{backtrace}\n")),
-        _ => text.push_str(
-            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
-        ),
-    }
-    // `eprint!`, like std's hook, so test harnesses that capture output capture this too.
-    eprint!("{text}");
+    let print = move || {
+        match backtrace.status() {
+            BacktraceStatus::Captured => text.push_str(&format!("stack backtrace:\n{backtrace}\n")),
+            _ => text.push_str(
+                "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
+            ),
+        }
+        // `eprint!`, like std's hook, so test harnesses that capture output capture this too.
+        eprint!("{text}");
+    };
+    context::with_task(|t| t.on_parent_stack(print));
 }

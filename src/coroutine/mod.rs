@@ -9,9 +9,10 @@
 //! - CO8: the coroutine is built on the worker that runs it, on the hottest stack of that
 //!   worker's cache (the reserved slot, untouched, goes into the cache in exchange): spawning
 //!   writes nothing to stack memory, so a stack never crosses cores between spawn and start.
-//! - CO5: a started coroutine is never unwound on a foreign thread: if the last reference to a
-//!   started, unfinished coroutine goes away (it was parked and nobody can wake it any more),
-//!   its stack is leaked, not force-unwound.
+//! - CO5: a started coroutine is never unwound on a foreign thread, and never freed under its
+//!   own frames: while it runs it holds a reference to its own task, so a coroutine parked
+//!   forever (nobody can wake it any more) leaks its task and stack instead of being
+//!   force-unwound or freed.
 //! - Panics never cross `resume`: the body runs under `catch_unwind` (join delivers the payload).
 
 mod state;
@@ -68,6 +69,10 @@ impl<F: FnOnce() + Send + 'static> Start for StartCell<F> {
         let cell: *const UnsafeCell<Option<F>> = &self.0;
         Co::with_stack(stack, move |yielder: &CoYielder, ()| {
             context::with_task(|task| task.yielder.set(yielder));
+            // CO5: the coroutine owns a reference to its own task for as long as it runs, so a
+            // task is never freed under frames that still borrow it (a coroutine parked forever
+            // leaks its task along with its stack).
+            let _own = context::current_task();
             // SAFETY: this runs at the first resume, which `Task::resume` performs right after
             // `build`, on the owning worker, while the worker's `Arc` keeps the task (and so
             // the cell) alive; the owner is the only thread that touches the cell (CO4), and
@@ -214,6 +219,19 @@ impl Task {
         self.stack_size.set(stack.usable());
         self.guard.set(stack.guard());
         *body = Body::Started(self.start.build(stack));
+    }
+
+    /// Runs `f` on the worker's stack (below the frame that resumed this coroutine), for work
+    /// that needs more stack than a coroutine may have, such as formatting a backtrace. Must be
+    /// called from inside this coroutine.
+    pub(crate) fn on_parent_stack<R>(&self, f: impl FnOnce() -> R + Send) -> R {
+        let yielder = self.yielder.get();
+        if yielder.is_null() {
+            return f();
+        }
+        // SAFETY: as in `suspend`: the yielder lives on this coroutine's stack and is valid
+        // while it runs; we are inside it, on its owner thread.
+        unsafe { (*yielder).on_parent_stack(f) }
     }
 
     /// Usable bytes of the coroutine's stack (for the overflow report; owner thread).

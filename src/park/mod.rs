@@ -83,6 +83,9 @@ fn park_coroutine(task: &Task, deadline: Option<Instant>) {
     if deadline.is_some_and(|d| d <= Instant::now()) {
         return;
     }
+    if std::thread::panicking() {
+        return park_while_panicking(task, deadline);
+    }
     task.suspend(Suspend::Park(deadline));
     task.state.consume_wake();
     if deadline.is_some() {
@@ -91,10 +94,48 @@ fn park_coroutine(task: &Task, deadline: Option<Instant>) {
     }
 }
 
+/// P7: a coroutine that blocks while it is panicking (in a `Drop` run by unwinding, or in a
+/// panic hook) does not switch away: std keeps the panic count and the panic-hook state per
+/// OS thread, and other coroutines of the worker would inherit them (wrong lock poisoning,
+/// "panicked while processing panic" aborts). It blocks the worker thread instead, polling its
+/// wake bit with growing sleeps. Other coroutines of this worker wait meanwhile; one of them
+/// cannot be the waker (that would deadlock), which arch/README.md lists under what blocks what.
+#[cold]
+fn park_while_panicking(task: &Task, deadline: Option<Instant>) {
+    let mut pause = std::time::Duration::from_micros(10);
+    let since = Instant::now();
+    let mut warned = false;
+    while !task.state.try_consume_wake() {
+        let now = Instant::now();
+        if deadline.is_some_and(|d| d <= now) {
+            return;
+        }
+        if !warned && now - since >= std::time::Duration::from_secs(1) {
+            warned = true;
+            eprintln!(
+                "weft: coroutine '{}' (id {}) has been blocking its worker thread for 1 s while \
+                 panicking (a Drop run by unwinding, or a panic hook, waits for something); \
+                 the other coroutines of that worker cannot run until it is woken, so if one of \
+                 them is the waker this is a deadlock",
+                task.display_name(),
+                task.id
+            );
+        }
+        let nap = deadline.map_or(pause, |d| pause.min(d - now));
+        std::thread::sleep(nap);
+        pause = (pause * 2).min(std::time::Duration::from_millis(1));
+    }
+}
+
 /// Yields the current coroutine behind the other runnable work of its worker; on a plain
-/// thread, `std::thread::yield_now`.
+/// thread, `std::thread::yield_now`. A panicking coroutine does not switch (P7).
 pub(crate) fn yield_now() {
-    if context::with_task(|task| task.suspend(Suspend::Yield)).is_none() {
-        std::thread::yield_now();
+    match context::with_task(|task| {
+        if !std::thread::panicking() {
+            task.suspend(Suspend::Yield);
+        }
+    }) {
+        Some(()) => {}
+        None => std::thread::yield_now(),
     }
 }

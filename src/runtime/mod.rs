@@ -190,7 +190,9 @@ static RUNTIME: OnceLock<InitResult> = OnceLock::new();
 fn build(config: Result<Config, (io::ErrorKind, String)>) -> InitResult {
     let config = config?;
     crate::signal::install();
-    crate::panic::install_hook();
+    // The panic hook is installed by the workers as they start (`panic::install_hook`): this
+    // thread may be panicking right now (a `Drop` that spawns), and std refuses to change the
+    // hook from a panicking thread.
     Scheduler::start(config).map_err(|e| (e.kind(), e.to_string()))
 }
 
@@ -213,6 +215,14 @@ pub(crate) fn scheduler() -> &'static Scheduler {
         Some(s) => s,
         None => fatal("a coroutine exists but the runtime does not"),
     }
+}
+
+/// Aborts for an error in user code that cannot be reported anywhere else (std aborts in the
+/// same situations for threads).
+#[cold]
+pub(crate) fn fatal_user(msg: &str) -> ! {
+    eprintln!("weft: fatal: {msg}; aborting");
+    std::process::abort()
 }
 
 /// Reports a broken runtime invariant and aborts: after such a bug, going on could corrupt

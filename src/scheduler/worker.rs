@@ -65,6 +65,7 @@ impl std::fmt::Debug for Core {
 /// Body of worker thread `index`.
 pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<Arc<Task>>) {
     crate::signal::ensure_altstack();
+    crate::panic::install_hook();
     let core = Core {
         index,
         sched,
@@ -169,10 +170,12 @@ impl Core {
         if tick.is_multiple_of(FAIRNESS_TICKS) {
             self.fire_timers();
             self.drain_inbox();
-            if let Some(task) = steal(|| self.sched.injector.steal()) {
-                return Some(task);
-            }
+            // S3: the oldest yielded coroutine joins `ready`, so yielding never starves even
+            // when the injector is never empty.
             if let Some(task) = self.yielded.borrow_mut().pop_front() {
+                self.ready.borrow_mut().push_back(task);
+            }
+            if let Some(task) = steal(|| self.sched.injector.steal()) {
                 return Some(task);
             }
         }
@@ -295,7 +298,11 @@ impl Core {
                 // Let a thread that is producing the work have the core.
                 std::thread::yield_now();
             }
-            if sched.has_stealable_work() || !self.remote.inbox.is_empty() {
+            // Stealable work is only for searchers (a refused worker would just go round the
+            // loop again); the inbox is this worker's alone.
+            if !self.remote.inbox.is_empty()
+                || (self.searching.get() && sched.has_stealable_work())
+            {
                 return true;
             }
         }

@@ -72,10 +72,15 @@ impl<T> Packet<T> {
 
 impl<T> Drop for Packet<T> {
     fn drop(&mut self) {
+        let unhandled_panic = matches!(self.synced.get_mut().result, Some(Err(_)));
+        // Drop the result (it may borrow from the scope) before the scope may end. A result
+        // whose destructor panics leaves nowhere sane to report to (and would leave the scope
+        // waiting forever): abort, as std does for threads.
+        let result = self.synced.get_mut().result.take();
+        if panic::catch_unwind(AssertUnwindSafe(move || drop(result))).is_err() {
+            crate::runtime::fatal_user("a coroutine's result panicked on drop");
+        }
         if let Some(scope) = &self.scope {
-            let unhandled_panic = matches!(self.synced.get_mut().result, Some(Err(_)));
-            // Drop the result (it may borrow from the scope) before the scope may end.
-            self.synced.get_mut().result = None;
             scope.decrement(unhandled_panic);
         }
     }
