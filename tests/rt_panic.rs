@@ -208,3 +208,126 @@ fn a_detached_panic_is_reported_with_the_coroutine_name() {
             .assert_stderr_contains("panicked at");
     });
 }
+
+// --- Found by review: panics and blocking interact with std's per-thread panic state. ---
+
+#[test]
+fn child_small_stack_panic_with_backtrace() {
+    if !support::child_is("small-bt") {
+        return;
+    }
+    let h = Builder::new()
+        .stack_size(16 * 1024)
+        .spawn(|| -> () { panic!("boom on a small stack") })
+        .unwrap();
+    support::child_report("joined_err", h.join().is_err());
+}
+
+#[test]
+fn a_panic_on_the_smallest_stack_prints_its_backtrace_without_overflowing() {
+    watchdog(|| {
+        let out = run_child(
+            "child_small_stack_panic_with_backtrace",
+            "small-bt",
+            &[("RUST_BACKTRACE", "1")],
+        );
+        out.assert_success()
+            .assert_stderr_contains("boom on a small stack")
+            .assert_stderr_contains("stack backtrace:")
+            .assert_stderr_lacks("overflowed");
+        assert_eq!(out.stdout_value("joined_err"), "true");
+    });
+}
+
+struct SpawnOnDrop;
+
+impl Drop for SpawnOnDrop {
+    fn drop(&mut self) {
+        // First use of weft while this thread unwinds.
+        let r = Builder::new().spawn(|| 1).map(|h| h.join().unwrap());
+        support::child_report("cleanup", format!("{r:?}"));
+    }
+}
+
+#[test]
+fn child_first_use_while_panicking() {
+    if !support::child_is("first-use-panicking") {
+        return;
+    }
+    let caught = std::panic::catch_unwind(|| {
+        let _guard = SpawnOnDrop;
+        panic!("unwinding main");
+    });
+    support::child_report("caught", caught.is_err());
+}
+
+#[test]
+fn the_runtime_can_start_from_a_destructor_during_unwinding() {
+    watchdog(|| {
+        let out = run_child(
+            "child_first_use_while_panicking",
+            "first-use-panicking",
+            &[],
+        );
+        out.assert_success();
+        assert_eq!(out.stdout_value("cleanup"), "Ok(1)");
+        assert_eq!(out.stdout_value("caught"), "true");
+    });
+}
+
+struct BadResult;
+
+impl Drop for BadResult {
+    fn drop(&mut self) {
+        panic!("result drop bomb");
+    }
+}
+
+#[test]
+fn child_result_panics_on_drop() {
+    if !support::child_is("result-bomb") {
+        return;
+    }
+    let h = go!(|| BadResult);
+    while !h.is_finished() {
+        std::thread::yield_now();
+    }
+    drop(h);
+    support::child_report("survived", "yes");
+}
+
+#[test]
+fn a_result_that_panics_on_drop_aborts_with_a_message() {
+    watchdog(|| {
+        let out = run_child("child_result_panics_on_drop", "result-bomb", &[]);
+        out.assert_failure()
+            .assert_stderr_contains("a coroutine's result panicked on drop");
+        assert!(!out.stdout.contains("[survived="), "{}", out.dump());
+    });
+}
+
+#[test]
+fn a_coroutine_blocking_in_a_drop_during_unwinding_does_not_leak_its_panic_state() {
+    // A parks (joins B) while unwinding; std's panic count is per OS thread, so if A switched
+    // away, B would run with `thread::panicking()` true.
+    watchdog(|| {
+        let seen = Arc::new(AtomicBool::new(true));
+        let s2 = seen.clone();
+        let a = go!(move || {
+            struct JoinOnDrop(Option<weft::thread::JoinHandle<()>>);
+            impl Drop for JoinOnDrop {
+                fn drop(&mut self) {
+                    let _ = self.0.take().unwrap().join();
+                }
+            }
+            let b = go!(move || s2.store(std::thread::panicking(), Ordering::SeqCst));
+            let _guard = JoinOnDrop(Some(b));
+            panic!("A unwinds");
+        });
+        assert!(a.join().is_err());
+        assert!(
+            !seen.load(Ordering::SeqCst),
+            "B ran while A's panic state was live"
+        );
+    });
+}

@@ -208,3 +208,68 @@ fn a_ping_pong_pair_does_not_starve_a_freshly_spawned_coroutine() {
         assert!(rounds >= 100);
     });
 }
+
+/// Found by review: with one worker, a ping-pong pair (local work never runs out) and an OS
+/// thread flooding the injector, a coroutine that yielded once never ran again (S3).
+#[test]
+fn child_yield_under_injector_flood() {
+    if !child_is("yield-flood") {
+        return;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel::<Thread>();
+    let s1 = stop.clone();
+    let a = go!(move || {
+        let b = rx.recv().unwrap();
+        while !s1.load(Ordering::Relaxed) {
+            b.unpark();
+            thread::park();
+        }
+        b.unpark();
+    });
+    let a_thread = a.thread().clone();
+    let s2 = stop.clone();
+    let b = go!(move || {
+        while !s2.load(Ordering::Relaxed) {
+            thread::park();
+            a_thread.unpark();
+        }
+        a_thread.unpark();
+    });
+    tx.send(b.thread().clone()).unwrap();
+    let s3 = stop.clone();
+    let flooder = std::thread::spawn(move || {
+        while !s3.load(Ordering::Relaxed) {
+            drop(go!(|| ()));
+        }
+    });
+    let done = Arc::new(AtomicBool::new(false));
+    let d = done.clone();
+    let y = go!(move || {
+        thread::yield_now();
+        d.store(true, Ordering::SeqCst);
+    });
+    // No deadline here: the parent's timeout is the failure signal.
+    while !done.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stop.store(true, Ordering::SeqCst);
+    flooder.join().unwrap();
+    y.join().unwrap();
+    child_report("yield-flood", "ok");
+    std::process::exit(0);
+}
+
+#[test]
+fn a_yielded_coroutine_runs_again_while_the_injector_never_empties() {
+    watchdog(|| {
+        let out = run_child_with_timeout(
+            "child_yield_under_injector_flood",
+            "yield-flood",
+            &[("WEFT_WORKERS", "1")],
+            30,
+        );
+        out.assert_success();
+        assert_eq!(out.stdout_value("yield-flood"), "ok");
+    });
+}

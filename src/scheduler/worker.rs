@@ -300,8 +300,7 @@ impl Core {
             }
             // Stealable work is only for searchers (a refused worker would just go round the
             // loop again); the inbox is this worker's alone.
-            if !self.remote.inbox.is_empty()
-                || (self.searching.get() && sched.has_stealable_work())
+            if !self.remote.inbox.is_empty() || (self.searching.get() && sched.has_stealable_work())
             {
                 return true;
             }
