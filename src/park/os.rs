@@ -17,6 +17,8 @@ use std::time::Instant;
 const EMPTY: u32 = 0;
 const NOTIFIED: u32 = 1;
 const PARKED: u32 = u32::MAX;
+/// How many times `park` looks at the word before it sleeps in the kernel (a few µs).
+const SPIN_LOADS: u32 = 200;
 
 /// A one-token parker for one OS thread. `Send + Sync`: any thread may unpark; only the owning
 /// thread parks.
@@ -39,7 +41,18 @@ impl OsParker {
         if self.state.fetch_sub(1, Ordering::Acquire) == NOTIFIED {
             return;
         }
-        futex_wait(&self.state, PARKED, deadline);
+        // A wake often comes within microseconds (a coroutine finishing on another core), and
+        // sleeping in the kernel and being woken costs tens of microseconds on a virtual
+        // machine: watch the word a little first (plain loads only).
+        for _ in 0..SPIN_LOADS {
+            if self.state.load(Ordering::Relaxed) == NOTIFIED {
+                break;
+            }
+            std::hint::spin_loop();
+        }
+        if self.state.load(Ordering::Relaxed) != NOTIFIED {
+            futex_wait(&self.state, PARKED, deadline);
+        }
         // Whatever woke us, leave the word EMPTY; a NOTIFIED seen here is consumed.
         self.state.swap(EMPTY, Ordering::Acquire);
     }
