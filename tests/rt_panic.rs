@@ -307,27 +307,44 @@ fn a_result_that_panics_on_drop_aborts_with_a_message() {
 }
 
 #[test]
-fn a_coroutine_blocking_in_a_drop_during_unwinding_does_not_leak_its_panic_state() {
+fn child_blocking_while_unwinding() {
+    if !support::child_is("panic-state") {
+        return;
+    }
     // A parks (joins B) while unwinding; std's panic count is per OS thread, so if A switched
-    // away, B would run with `thread::panicking()` true.
-    watchdog(|| {
-        let seen = Arc::new(AtomicBool::new(true));
-        let s2 = seen.clone();
-        let a = go!(move || {
-            struct JoinOnDrop(Option<weft::thread::JoinHandle<()>>);
-            impl Drop for JoinOnDrop {
-                fn drop(&mut self) {
-                    let _ = self.0.take().unwrap().join();
-                }
+    // away, B would run with `thread::panicking()` true. A blocks its worker instead (P7), so B
+    // must run on the other one: the parent forces two workers.
+    let seen = Arc::new(AtomicBool::new(true));
+    let s2 = seen.clone();
+    let a = go!(move || {
+        struct JoinOnDrop(Option<weft::thread::JoinHandle<()>>);
+        impl Drop for JoinOnDrop {
+            fn drop(&mut self) {
+                let _ = self.0.take().unwrap().join();
             }
-            let b = go!(move || s2.store(std::thread::panicking(), Ordering::SeqCst));
-            let _guard = JoinOnDrop(Some(b));
-            panic!("A unwinds");
-        });
-        assert!(a.join().is_err());
-        assert!(
-            !seen.load(Ordering::SeqCst),
-            "B ran while A's panic state was live"
+        }
+        let b = go!(move || s2.store(std::thread::panicking(), Ordering::SeqCst));
+        let _guard = JoinOnDrop(Some(b));
+        panic!("A unwinds");
+    });
+    support::child_report("a_err", a.join().is_err());
+    support::child_report("b_saw_panicking", seen.load(Ordering::SeqCst));
+}
+
+#[test]
+fn a_coroutine_blocking_in_a_drop_during_unwinding_does_not_leak_its_panic_state() {
+    watchdog(|| {
+        let out = run_child(
+            "child_blocking_while_unwinding",
+            "panic-state",
+            &[("WEFT_WORKERS", "2")],
+        );
+        out.assert_success();
+        assert_eq!(out.stdout_value("a_err"), "true");
+        assert_eq!(
+            out.stdout_value("b_saw_panicking"),
+            "false",
+            "B ran with A's panic state"
         );
     });
 }
