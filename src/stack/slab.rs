@@ -139,9 +139,11 @@ impl StackPool {
 
     /// Hands out a stack with `usable` bytes (already rounded by `round_stack_size`).
     pub(crate) fn alloc(&self, usable: usize) -> io::Result<SlabStack> {
-        let mut one = Vec::with_capacity(1);
-        self.alloc_batch(usable, 1, &mut one)?;
-        Ok(one.pop().expect("alloc_batch hands out at least one stack"))
+        let mut synced = self.synced.lock();
+        let idx = Self::class_index(&mut synced, usable + page_size());
+        let stack = self.take(&mut synced, idx)?;
+        self.live.fetch_add(1, Ordering::Relaxed);
+        Ok(stack)
     }
 
     /// Hands out up to `n` stacks with `usable` bytes into `out`, under one lock: at least one,
@@ -152,9 +154,24 @@ impl StackPool {
         n: usize,
         out: &mut Vec<SlabStack>,
     ) -> io::Result<()> {
-        let slot = usable + page_size();
         let mut synced = self.synced.lock();
-        let idx = match synced.classes.iter().position(|c| c.slot == slot) {
+        let idx = Self::class_index(&mut synced, usable + page_size());
+        let mut handed = 0;
+        while handed < n {
+            match self.take(&mut synced, idx) {
+                Ok(stack) => out.push(stack),
+                Err(e) if handed == 0 => return Err(e),
+                Err(_) => break,
+            }
+            handed += 1;
+        }
+        self.live.fetch_add(handed, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// The size class for slots of `slot` bytes, created on first use.
+    fn class_index(synced: &mut Synced, slot: usize) -> usize {
+        match synced.classes.iter().position(|c| c.slot == slot) {
             Some(i) => i,
             None => {
                 synced.classes.push(Class {
@@ -165,22 +182,15 @@ impl StackPool {
                 });
                 synced.classes.len() - 1
             }
-        };
-        let mut handed = 0;
-        while handed < n {
-            let stack = match synced.classes[idx].free.pop() {
-                Some(stack) => stack,
-                None => match self.carve(&mut synced, idx) {
-                    Ok(stack) => stack,
-                    Err(e) if handed == 0 => return Err(e),
-                    Err(_) => break,
-                },
-            };
-            out.push(stack);
-            handed += 1;
         }
-        self.live.fetch_add(handed, Ordering::Relaxed);
-        Ok(())
+    }
+
+    /// One stack of class `idx`: a free one, else a newly carved one.
+    fn take(&self, synced: &mut Synced, idx: usize) -> io::Result<SlabStack> {
+        match synced.classes[idx].free.pop() {
+            Some(stack) => Ok(stack),
+            None => self.carve(synced, idx),
+        }
     }
 
     /// Takes a stack back for reuse. Its pages stay resident (reuse is then free); the guard
