@@ -1,5 +1,6 @@
-//! Loom models of the park protocol: the coroutine run state (coroutine/state.rs, P1–P4) and
-//! the user park token layered over it (park/token.rs, P6).
+//! Loom models of the park protocol: the coroutine run state (coroutine/state.rs, P1–P4), the
+//! user park token layered over it (park/token.rs, P6), and the join hand-off
+//! (thread/join_state.rs, J1–J3).
 //!
 //! The files of src/ are compiled here as they are, against a loom facade of the same shape
 //! as `src/loom.rs`. The coroutine's switch to its worker is sequential code on one thread, so
@@ -17,6 +18,8 @@ mod loom {
     }
 }
 
+#[path = "../src/thread/join_state.rs"]
+mod join_state;
 #[path = "../src/coroutine/state.rs"]
 mod state;
 #[path = "../src/park/token.rs"]
@@ -128,5 +131,48 @@ fn token_unpark_ends_park() {
             false
         });
         t.join().unwrap();
+    });
+}
+
+/// J1–J3: the result and the waiter are handed over without a data race (loom's `UnsafeCell`
+/// checks every access), and a joiner that waits is always woken.
+#[test]
+fn join_hand_off() {
+    use ::loom::cell::UnsafeCell;
+    struct Packet {
+        state: join_state::JoinState,
+        result: UnsafeCell<Option<u32>>,
+        waiter: UnsafeCell<Option<thread::Thread>>,
+    }
+    // SAFETY (test): accesses follow J1–J2; loom reports any that do not.
+    unsafe impl Sync for Packet {}
+    ::loom::model(|| {
+        let p = Arc::new(Packet {
+            state: join_state::JoinState::new(),
+            result: UnsafeCell::new(None),
+            waiter: UnsafeCell::new(None),
+        });
+        let coroutine = {
+            let p = p.clone();
+            thread::spawn(move || {
+                p.result.with_mut(|r| unsafe { *r = Some(42) });
+                if p.state.complete() {
+                    let w = p.waiter.with_mut(|w| unsafe { (*w).take() });
+                    w.expect("a waiting joiner left its waiter").unpark();
+                }
+            })
+        };
+        // The joiner (Packet::join).
+        if !p.state.is_done() {
+            p.waiter
+                .with_mut(|w| unsafe { *w = Some(thread::current()) });
+            if p.state.start_waiting() {
+                while !p.state.is_done() {
+                    thread::park();
+                }
+            }
+        }
+        assert_eq!(p.result.with_mut(|r| unsafe { (*r).take() }), Some(42));
+        coroutine.join().unwrap();
     });
 }

@@ -14,6 +14,7 @@
 mod builder;
 mod handle;
 mod join;
+mod join_state;
 mod scope;
 
 use std::time::{Duration, Instant};
