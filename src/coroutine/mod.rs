@@ -272,12 +272,10 @@ impl<S: ?Sized> Drop for Task<S> {
     fn drop(&mut self) {
         match std::mem::replace(self.body.get_mut(), Body::Finished) {
             // CO5: never force-unwind a started coroutine here (this may be any thread).
-            Body::Started(co) if co.started() && !co.done() => std::mem::forget(co),
-            Body::Started(co) => {
-                if let Some(sched) = crate::runtime::try_scheduler() {
-                    sched.stacks.release(co.into_stack());
-                }
-            }
+            // `Started` only exists from the first resume until the body returns (`resume`
+            // turns a finished coroutine into `Finished` and recycles its stack), so this
+            // coroutine is suspended mid-body: leak it.
+            Body::Started(co) => std::mem::forget(co),
             // Unstarted: the closure is dropped with the task (it is `Send`, so any thread may);
             // the untouched stack goes back.
             Body::Unstarted { stack } => {
