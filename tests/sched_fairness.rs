@@ -67,6 +67,23 @@ fn child_yield_fairness() {
     }
     child_report("global", "ok");
 
+    // 2b. The same with a lone spinner: its yields take the no-switch fast path, which must
+    // still look at the global queue on fairness ticks.
+    let flag = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicBool::new(false));
+    let (f, s) = (flag.clone(), started.clone());
+    let spinner = go!(move || {
+        s.store(true, Ordering::Release);
+        spin_until(&f)
+    });
+    while !started.load(Ordering::Acquire) {
+        std::thread::yield_now();
+    }
+    let f = flag.clone();
+    go!(move || f.store(true, Ordering::Release));
+    spinner.join().unwrap();
+    child_report("global-lone", "ok");
+
     // 3. The setter sleeps first (the worker's timers).
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
@@ -130,7 +147,7 @@ fn yield_now_spinners_do_not_starve_anything_with_one_worker() {
             &[("WEFT_WORKERS", "1")],
         );
         out.assert_success();
-        for step in ["local", "global", "timer", "inbox", "runnext"] {
+        for step in ["local", "global", "global-lone", "timer", "inbox", "runnext"] {
             assert_eq!(out.stdout_value(step), "ok", "{step}");
         }
     });

@@ -131,6 +131,10 @@ fn park_while_panicking(task: &Task, deadline: Option<Instant>) {
 /// thread, `std::thread::yield_now`. A panicking coroutine does not switch (P7).
 pub(crate) fn yield_now() {
     match context::with_task(|task| {
+        // Alone on its worker, a yield would be resumed at once: skip the two switches.
+        if context::with_worker(|core| core.yield_returns_at_once()) == Some(true) {
+            return;
+        }
         if !std::thread::panicking() {
             task.suspend(Suspend::Yield);
         }

@@ -88,7 +88,7 @@ pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<Arc<Tas
         match core.next_task().or_else(|| core.search()) {
             Some(task) => {
                 core.stop_searching();
-                core.run_task(task);
+                core.run(task);
             }
             None if core.spin() => {}
             None => core.sleep(),
@@ -334,8 +334,18 @@ impl Core {
             .set(sched.idle.transition_from_parked(self.index));
     }
 
-    /// Resumes `task` until it parks, yields or finishes.
-    fn run_task(&self, task: Arc<Task>) {
+    /// Runs `task`, then, for as long as only yields happen, the coroutines that take turns
+    /// with it (see `turn_after_yield`).
+    fn run(&self, mut task: Arc<Task>) {
+        while let Some(next) = self.run_task(task) {
+            task = next;
+        }
+    }
+
+    /// Resumes `task` until it parks, yields or finishes. Returns the coroutine to resume next
+    /// when the switch was a yield that `turn_after_yield` could settle without the full
+    /// `next_task`.
+    fn run_task(&self, task: Arc<Task>) -> Option<Arc<Task>> {
         task.state.transition_to_running();
         context::set_task(Arc::as_ptr(&task));
         let outcome = loop {
@@ -357,12 +367,59 @@ impl Core {
             Outcome::Parked(Some(deadline)) => self.timers.borrow_mut().arm(deadline, task),
             Outcome::Parked(None) => {}
             // P2: a yielded coroutine stays RUNNING; to wakers that is the same as running.
-            Outcome::Yielded => self.yielded.borrow_mut().push_back(task),
+            Outcome::Yielded => return self.turn_after_yield(task),
             Outcome::Finished(stack) => {
                 task.state.transition_to_done();
                 self.release_stack(stack);
             }
         }
+        None
+    }
+
+    /// S3 fast path for a coroutine that just yielded: when nothing but yielded coroutines can
+    /// run here and no fairness tick is due, the decision `next_task` would take is known
+    /// without it — the oldest yielded coroutine runs, the one that yielded goes to the back
+    /// (or runs again if it is alone). Otherwise it joins `yielded` and `None` sends the worker
+    /// through `next_task`. Either way this is one scheduling decision (one tick).
+    fn turn_after_yield(&self, task: Arc<Task>) -> Option<Arc<Task>> {
+        if !self.only_yielders_runnable() {
+            self.yielded.borrow_mut().push_back(task);
+            return None;
+        }
+        let mut yielded = self.yielded.borrow_mut();
+        match yielded.pop_front() {
+            Some(next) => {
+                yielded.push_back(task);
+                Some(next)
+            }
+            None => Some(task),
+        }
+    }
+
+    /// Takes one scheduling tick if it is not a fairness tick and no local work other than
+    /// yielded coroutines is runnable: the case in which a yield changes nothing but the order
+    /// of the yielders. Plain loads only; shared by both yield fast paths (S3).
+    #[inline]
+    fn only_yielders_runnable(&self) -> bool {
+        let tick = self.tick.get().wrapping_add(1);
+        if tick.is_multiple_of(FAIRNESS_TICKS)
+            || self.runnext.borrow().is_some()
+            || !self.ready.borrow().is_empty()
+            || !self.fresh.is_empty()
+            || !self.remote.inbox.is_empty()
+        {
+            return false;
+        }
+        self.tick.set(tick);
+        true
+    }
+
+    /// Fast path of `yield_now`, called inside the yielding coroutine: `true` when no other
+    /// coroutine of this worker is runnable, so the yield may return without switching (it
+    /// would be resumed at once anyway). Counts as one scheduling tick, so the fairness checks
+    /// of S3 (timers, injector, inbox) still run every 61 ticks through the slow path.
+    pub(crate) fn yield_returns_at_once(&self) -> bool {
+        self.yielded.borrow().is_empty() && self.only_yielders_runnable()
     }
 
     fn next_rand(&self) -> u64 {
