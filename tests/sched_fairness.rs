@@ -147,7 +147,14 @@ fn yield_now_spinners_do_not_starve_anything_with_one_worker() {
             &[("WEFT_WORKERS", "1")],
         );
         out.assert_success();
-        for step in ["local", "global", "global-lone", "timer", "inbox", "runnext"] {
+        for step in [
+            "local",
+            "global",
+            "global-lone",
+            "timer",
+            "inbox",
+            "runnext",
+        ] {
             assert_eq!(out.stdout_value(step), "ok", "{step}");
         }
     });
