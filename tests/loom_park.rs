@@ -1,6 +1,6 @@
 //! Loom models of the park protocol: the coroutine run state (coroutine/state.rs, P1–P4), the
 //! user park token layered over it (park/token.rs, P6), and the join hand-off
-//! (thread/join_state.rs, J1–J3).
+//! (thread/join_state.rs, J1–J4).
 //!
 //! The files of src/ are compiled here as they are, against a loom facade of the same shape
 //! as `src/loom.rs`. The coroutine's switch to its worker is sequential code on one thread, so
@@ -156,9 +156,13 @@ fn join_hand_off() {
             let p = p.clone();
             thread::spawn(move || {
                 p.result.with_mut(|r| unsafe { *r = Some(42) });
-                if p.state.complete() {
-                    let w = p.waiter.with_mut(|w| unsafe { (*w).take() });
-                    w.expect("a waiting joiner left its waiter").unpark();
+                match p.state.complete() {
+                    join_state::Completed::WakeJoiner => {
+                        let w = p.waiter.with_mut(|w| unsafe { (*w).take() });
+                        w.expect("a waiting joiner left its waiter").unpark();
+                    }
+                    join_state::Completed::Kept => {}
+                    join_state::Completed::DropResult => panic!("nobody detached"),
                 }
             })
         };
@@ -174,5 +178,52 @@ fn join_hand_off() {
         }
         assert_eq!(p.result.with_mut(|r| unsafe { (*r).take() }), Some(42));
         coroutine.join().unwrap();
+    });
+}
+
+/// J4: a handle dropped without joining races the coroutine publishing its result; whichever
+/// comes second drops the result, exactly once, without a data race.
+#[test]
+fn detach_drops_the_result_once() {
+    use ::loom::cell::UnsafeCell;
+    struct Counted(Arc<AtomicUsize>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    struct Packet {
+        state: join_state::JoinState,
+        result: UnsafeCell<Option<Counted>>,
+    }
+    // SAFETY (test): accesses follow J1 and J4; loom reports any that do not.
+    unsafe impl Sync for Packet {}
+    unsafe impl Send for Packet {}
+    ::loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let p = Arc::new(Packet {
+            state: join_state::JoinState::new(),
+            result: UnsafeCell::new(None),
+        });
+        let coroutine = {
+            let (p, drops) = (p.clone(), drops.clone());
+            thread::spawn(move || {
+                p.result.with_mut(|r| unsafe { *r = Some(Counted(drops)) });
+                match p.state.complete() {
+                    join_state::Completed::DropResult => {
+                        drop(p.result.with_mut(|r| unsafe { (*r).take() }));
+                    }
+                    join_state::Completed::Kept => {}
+                    join_state::Completed::WakeJoiner => panic!("nobody joins"),
+                }
+            })
+        };
+        // The handle is dropped (JoinHandle::drop).
+        if p.state.detach() {
+            drop(p.result.with_mut(|r| unsafe { (*r).take() }));
+        }
+        coroutine.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped exactly once");
+        assert!(p.result.with_mut(|r| unsafe { (*r).is_none() }));
     });
 }

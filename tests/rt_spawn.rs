@@ -567,3 +567,67 @@ fn closures_larger_than_corosensei_initial_object_limit_run() {
         assert_eq!(weft::go!(|| 1).join().unwrap(), 1);
     });
 }
+
+/// Counts its drops.
+struct DropCounter(Arc<AtomicUsize>);
+
+impl Drop for DropCounter {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// J4: a result nobody will join is dropped exactly once, as soon as both the coroutine has
+/// finished and its handle is gone, even while clones of its `Thread` live on.
+#[test]
+fn a_detached_result_is_dropped_once_and_promptly() {
+    watchdog(|| {
+        // Handle dropped before the coroutine finishes: the coroutine drops the result.
+        let drops = Arc::new(AtomicUsize::new(0));
+        let gate = Arc::new(AtomicBool::new(false));
+        let (d, g) = (drops.clone(), gate.clone());
+        let h = go!(move || {
+            while !g.load(Ordering::Acquire) {
+                thread::yield_now();
+            }
+            DropCounter(d)
+        });
+        let t = h.thread().clone();
+        drop(h);
+        gate.store(true, Ordering::Release);
+        while drops.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+        drop(t);
+
+        // Handle dropped after the coroutine finished: the handle drops the result.
+        let drops = Arc::new(AtomicUsize::new(0));
+        let d = drops.clone();
+        let h = go!(move || DropCounter(d));
+        while !h.is_finished() {
+            std::thread::yield_now();
+        }
+        let t = h.thread().clone();
+        assert_eq!(
+            drops.load(Ordering::SeqCst),
+            0,
+            "nothing dropped before the handle"
+        );
+        drop(h);
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped with the handle");
+        drop(t);
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped once");
+
+        // Joined: the caller owns the result; nothing else drops it.
+        let drops = Arc::new(AtomicUsize::new(0));
+        let d = drops.clone();
+        let h = go!(move || DropCounter(d));
+        let t = h.thread().clone();
+        let value = h.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 0);
+        drop(value);
+        drop(t);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    });
+}

@@ -54,7 +54,24 @@ enum Body {
 /// `Task<StartCell<F>>` is created and used as `Task<dyn Start>`.
 pub(crate) struct StartCell<F>(UnsafeCell<Option<F>>);
 
-/// Builds the coroutine out of a task's closure; implemented by `StartCell`.
+impl<F> StartCell<F> {
+    pub(crate) fn new(f: F) -> StartCell<F> {
+        StartCell(UnsafeCell::new(Some(f)))
+    }
+
+    /// Takes the closure out.
+    ///
+    /// # Safety
+    /// Only the thread that starts the task may call this (CO4), and no reference into the
+    /// cell may be live.
+    pub(crate) unsafe fn take(&self) -> Option<F> {
+        // SAFETY: the caller's contract: one thread, no other reference.
+        unsafe { (*self.0.get()).take() }
+    }
+}
+
+/// The unsized tail of a task: what it runs. Implemented by `StartCell` (a plain closure) and
+/// by `thread::join::Spawned` (a closure and its join packet in one allocation).
 pub(crate) trait Start: Send {
     /// Takes the closure out and builds the coroutine on `stack`. Owner thread only, once.
     fn build(&self, stack: SlabStack) -> Co;
@@ -62,34 +79,40 @@ pub(crate) trait Start: Send {
 
 impl<F: FnOnce() + Send + 'static> Start for StartCell<F> {
     fn build(&self, stack: SlabStack) -> Co {
-        // Only a pointer goes to corosensei, whatever the closure's size (corosensei refuses
-        // initial objects over 1 KiB, and a panic here would take the worker down); the closure
-        // itself is moved onto the coroutine's stack at its first instruction, where a closure
-        // too big for the stack is an ordinary, reported stack overflow.
-        let cell: *const UnsafeCell<Option<F>> = &self.0;
-        Co::with_stack(stack, move |yielder: &CoYielder, ()| {
-            context::with_task(|task| task.yielder.set(yielder));
-            // CO5: the coroutine owns a reference to its own task for as long as it runs, so a
-            // task is never freed under frames that still borrow it (a coroutine parked forever
-            // leaks its task along with its stack).
-            let _own = context::current_task();
-            // SAFETY: this runs at the first resume, which `Task::resume` performs right after
-            // `build`, on the owning worker, while the worker's `Arc` keeps the task (and so
-            // the cell) alive; the owner is the only thread that touches the cell (CO4), and
-            // this is its only use.
-            let start = unsafe { (*(*cell).get()).take() };
-            // The spawn wrappers catch user panics themselves; this catch only keeps a bug in
-            // them from unwinding into the worker.
-            let ok = panic::catch_unwind(AssertUnwindSafe(move || {
-                if let Some(start) = start {
-                    start();
-                }
-            }));
-            if ok.is_err() {
-                crate::runtime::fatal("a coroutine body panicked outside its panic guard");
+        build_co(stack, self, |cell| {
+            // SAFETY: `build_co` calls this once, on the owner thread, and nothing else
+            // touches the cell (CO4).
+            if let Some(f) = unsafe { cell.take() } {
+                f();
             }
         })
     }
+}
+
+/// Builds a coroutine on `stack` whose body calls `run(data)`, where `data` is the `Start` tail
+/// of the task being started (a field of it, or the tail itself). Shared by every `Start`.
+pub(crate) fn build_co<C: Send + 'static>(stack: SlabStack, data: &C, run: fn(&C)) -> Co {
+    // Only a pointer goes to corosensei, whatever the closure's size (corosensei refuses
+    // initial objects over 1 KiB, and a panic here would take the worker down); the closure
+    // itself is moved onto the coroutine's stack by `run`, where a closure too big for the
+    // stack is an ordinary, reported stack overflow.
+    let data: *const C = data;
+    Co::with_stack(stack, move |yielder: &CoYielder, ()| {
+        context::with_task(|task| task.yielder.set(yielder));
+        // CO5: the coroutine owns a reference to its own task for as long as it runs, so a
+        // task is never freed under frames that still borrow it (a coroutine parked forever
+        // leaks its task along with its stack).
+        let _own = context::current_task();
+        // SAFETY: `data` lies inside the task (the caller's contract), which `_own` keeps
+        // alive until the body returns; this runs on the owner thread (CO4).
+        let data = unsafe { &*data };
+        // The spawn wrappers catch user panics themselves; this catch only keeps a bug in
+        // them from unwinding into the worker.
+        let ok = panic::catch_unwind(AssertUnwindSafe(|| run(data)));
+        if ok.is_err() {
+            crate::runtime::fatal("a coroutine body panicked outside its panic guard");
+        }
+    })
 }
 
 /// What `Task::resume` reports to the worker.
@@ -147,15 +170,16 @@ impl std::fmt::Debug for Task {
     }
 }
 
-impl Task {
+impl<S: Start> Task<S> {
     /// Creates an unstarted coroutine that will run `start` on `stack` (or on a stack of the
-    /// same size that its worker swaps in, CO8).
-    pub(crate) fn new<F: FnOnce() + Send + 'static>(
+    /// same size that its worker swaps in, CO8). Returned sized, so that the spawner can reach
+    /// into `start` before the task is used as `Arc<Task>`.
+    pub(crate) fn new(
         id: ThreadId,
         name: Option<String>,
         stack: SlabStack,
-        start: F,
-    ) -> Arc<Task> {
+        start: S,
+    ) -> Arc<Task<S>> {
         Arc::new(Task {
             id,
             name,
@@ -167,10 +191,17 @@ impl Task {
             body: UnsafeCell::new(Body::Unstarted { stack }),
             yielder: Cell::new(std::ptr::null()),
             timer_seq: AtomicU64::new(0),
-            start: StartCell(UnsafeCell::new(Some(start))),
+            start,
         })
     }
 
+    /// What the task runs (for the spawner, which keeps a pointer to the join packet in it).
+    pub(crate) fn tail(&self) -> &S {
+        &self.start
+    }
+}
+
+impl Task {
     /// The worker that owns the task, if it has started.
     pub(crate) fn owner(&self) -> Option<usize> {
         match self.owner.load(Ordering::Acquire) {

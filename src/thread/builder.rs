@@ -4,9 +4,9 @@ use std::io;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use super::join::Packet;
+use super::join::{Packet, Spawned};
 use super::{JoinHandle, Scope, ScopedJoinHandle, Thread, ThreadId};
-use crate::coroutine::Task;
+use crate::coroutine::{Start, StartCell, Task};
 use crate::runtime::{self, context};
 use crate::stack::round_stack_size;
 
@@ -64,17 +64,26 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let packet = Arc::new(Packet::new(None));
-        let theirs = packet.clone();
         // A big closure is boxed, so that only a pointer is moved through the start-up frames
         // of the coroutine (debug builds copy a closure once per frame, on a small stack).
-        let thread = if std::mem::size_of::<F>() > INLINE_CLOSURE_MAX {
-            let f = Box::new(f);
-            self.spawn_body(move || theirs.run(f))?
+        if std::mem::size_of::<F>() > INLINE_CLOSURE_MAX {
+            self.spawn_joinable(Box::new(f))
         } else {
-            self.spawn_body(move || theirs.run(f))?
-        };
-        Ok(JoinHandle { thread, packet })
+            self.spawn_joinable(f)
+        }
+    }
+
+    /// Creates and queues a coroutine whose join packet shares its task's allocation.
+    fn spawn_joinable<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let task = self.new_task(Spawned::new(f))?;
+        let thread = Thread::from_task(task.clone());
+        let handle = JoinHandle::new(thread, task.tail().packet());
+        runtime::scheduler().spawn(task);
+        Ok(handle)
     }
 
     /// Spawns a scoped coroutine, as [`std::thread::Builder::spawn_scoped`].
@@ -118,6 +127,15 @@ impl Builder {
 
     /// Creates the coroutine and queues it.
     fn spawn_body(self, body: impl FnOnce() + Send + 'static) -> io::Result<Thread> {
+        let task = self.new_task(StartCell::new(body))?;
+        let thread = Thread::from_task(task.clone());
+        runtime::scheduler().spawn(task);
+        Ok(thread)
+    }
+
+    /// Creates an unstarted coroutine (starting the runtime if needed) with a stack of the
+    /// requested size.
+    fn new_task<S: Start>(self, start: S) -> io::Result<Arc<Task<S>>> {
         let sched = runtime::start()?;
         let usable = match self.stack_size {
             Some(n) => round_stack_size(n)?,
@@ -127,9 +145,6 @@ impl Builder {
             Some(stack) => stack?,
             None => sched.stacks.alloc(usable)?,
         };
-        let task = Task::new(ThreadId::new(), self.name, stack, body);
-        let thread = Thread::from_task(task.clone());
-        sched.spawn(task);
-        Ok(thread)
+        Ok(Task::new(ThreadId::new(), self.name, stack, start))
     }
 }

@@ -3,15 +3,18 @@
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 use super::Thread;
-use super::join_state::JoinState;
+use super::join_state::{Completed, JoinState};
 use super::scope::ScopeData;
+use crate::coroutine::{Co, Start, StartCell, build_co};
 use crate::park::{self, Unparker};
+use crate::stack::SlabStack;
 
 /// The result slot shared by a coroutine and its one join handle; `state` hands `result` and
-/// `waiter` over between them (J1–J3, thread/join_state.rs).
+/// `waiter` over between them (J1–J4, thread/join_state.rs).
 pub(crate) struct Packet<T> {
     state: JoinState,
     result: UnsafeCell<Option<std::thread::Result<T>>>,
@@ -21,7 +24,7 @@ pub(crate) struct Packet<T> {
 }
 
 // SAFETY: `result` and `waiter` are handed between the coroutine and the joiner by the `state`
-// protocol (J1–J3), so they are never accessed from two threads at once; `T` must be `Send`
+// protocol (J1–J4), so they are never accessed from two threads at once; `T` must be `Send`
 // because the result moves from the coroutine's thread to the joiner's.
 unsafe impl<T: Send> Sync for Packet<T> {}
 // SAFETY: as for `Sync`: everything inside may move between threads when `T: Send`.
@@ -42,11 +45,26 @@ impl<T> Packet<T> {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         // SAFETY: J1: the result is not published yet, so the joiner does not read it.
         unsafe { *self.result.get() = Some(result) };
-        if self.state.complete() {
-            // SAFETY: J2: a joiner waits: it wrote `waiter` before and no longer touches it.
-            if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
-                waiter.unpark();
+        match self.state.complete() {
+            Completed::Kept => {}
+            Completed::WakeJoiner => {
+                // SAFETY: J2: a joiner waits: it wrote `waiter` before and no longer touches it.
+                if let Some(waiter) = unsafe { (*self.waiter.get()).take() } {
+                    waiter.unpark();
+                }
             }
+            // SAFETY: J4: the handle is gone and saw the state before `DONE`: nobody else
+            // touches the result any more.
+            Completed::DropResult => drop_result(unsafe { (*self.result.get()).take() }),
+        }
+    }
+
+    /// The handle goes away without joining (J4): the result, if published, is dropped now,
+    /// else by the coroutine when it publishes it.
+    fn detach(&self) {
+        if self.state.detach() {
+            // SAFETY: J1/J3/J4: the result is published and this handle is its only reader.
+            drop_result(unsafe { (*self.result.get()).take() });
         }
     }
 
@@ -77,16 +95,56 @@ impl<T> Packet<T> {
 impl<T> Drop for Packet<T> {
     fn drop(&mut self) {
         let unhandled_panic = matches!(self.result.get_mut(), Some(Err(_)));
-        // Drop the result (it may borrow from the scope) before the scope may end. A result
-        // whose destructor panics leaves nowhere sane to report to (and would leave the scope
-        // waiting forever): abort, as std does for threads.
-        let result = self.result.get_mut().take();
-        if panic::catch_unwind(AssertUnwindSafe(move || drop(result))).is_err() {
-            crate::runtime::fatal_user("a coroutine's result panicked on drop");
-        }
+        // Drop the result (it may borrow from the scope) before the scope may end.
+        drop_result(self.result.get_mut().take());
         if let Some(scope) = &self.scope {
             scope.decrement(unhandled_panic);
         }
+    }
+}
+
+/// Drops a coroutine's result. One whose destructor panics leaves nowhere sane to report to
+/// (and would leave a scope waiting forever): abort, as std does for threads.
+fn drop_result<T>(result: Option<std::thread::Result<T>>) {
+    if result.is_some() && panic::catch_unwind(AssertUnwindSafe(move || drop(result))).is_err() {
+        crate::runtime::fatal_user("a coroutine's result panicked on drop");
+    }
+}
+
+/// The tail of a task spawned with a join handle: the closure and its packet, in the task's
+/// own allocation (one allocation per spawn). The handle reaches the packet by pointer and
+/// keeps the allocation alive through its `Thread`.
+pub(crate) struct Spawned<F, T> {
+    packet: Packet<T>,
+    start: StartCell<F>,
+}
+
+impl<F, T> Spawned<F, T> {
+    pub(crate) fn new(f: F) -> Spawned<F, T> {
+        Spawned {
+            packet: Packet::new(None),
+            start: StartCell::new(f),
+        }
+    }
+
+    pub(crate) fn packet(&self) -> &Packet<T> {
+        &self.packet
+    }
+}
+
+impl<F, T> Start for Spawned<F, T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    fn build(&self, stack: SlabStack) -> Co {
+        build_co(stack, self, |spawned| {
+            // SAFETY: `build_co` calls this once, on the owner thread, and nothing else
+            // touches the closure cell (CO4).
+            if let Some(f) = unsafe { spawned.start.take() } {
+                spawned.packet.run(f);
+            }
+        })
     }
 }
 
@@ -97,23 +155,52 @@ impl<T> Drop for Packet<T> {
 /// thread it parks the thread.
 pub struct JoinHandle<T> {
     pub(crate) thread: Thread,
-    pub(crate) packet: Arc<Packet<T>>,
+    /// The packet inside the coroutine's task (`Spawned`); `thread` holds a reference to that
+    /// task, which keeps the packet alive as long as this handle.
+    packet: NonNull<Packet<T>>,
 }
 
+// SAFETY: the handle is an owned permission to the packet, as an `Arc<Packet<T>>` would be;
+// the packet is `Send + Sync` when `T: Send` (the J1–J4 protocol hands its contents over), and
+// `Thread` is `Send + Sync`.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: as for `Send`: `&JoinHandle` only reaches `Thread` and `Packet::is_finished`.
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
+
 impl<T> JoinHandle<T> {
+    /// A handle for `packet`, which lies inside the task that `thread` refers to.
+    pub(crate) fn new(thread: Thread, packet: &Packet<T>) -> JoinHandle<T> {
+        JoinHandle {
+            thread,
+            packet: NonNull::from(packet),
+        }
+    }
+
+    fn packet(&self) -> &Packet<T> {
+        // SAFETY: the packet lives in the task that `self.thread` keeps alive (see `new`).
+        unsafe { self.packet.as_ref() }
+    }
+
     /// Waits for the coroutine to finish; `Err` carries its panic payload.
     pub fn join(self) -> std::thread::Result<T> {
-        self.packet.join()
+        // The result is taken here; `Drop` then finds the packet done and empty.
+        self.packet().join()
     }
 
     /// Whether the coroutine has finished running its closure (without blocking).
     pub fn is_finished(&self) -> bool {
-        self.packet.is_finished()
+        self.packet().is_finished()
     }
 
     /// The handle of the coroutine.
     pub fn thread(&self) -> &Thread {
         &self.thread
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.packet().detach();
     }
 }
 
