@@ -31,6 +31,7 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+pub mod chan;
 mod coroutine;
 mod loom;
 mod macros;

@@ -16,3 +16,203 @@ macro_rules! go {
         $crate::thread::spawn($($closure)+)
     };
 }
+
+/// Waits on several channel operations and runs the arm of the one that completes, with
+/// crossbeam-channel's syntax and Go's semantics.
+///
+/// ```text
+/// select! {
+///     recv(rx) -> msg => body,          // msg: Result<T, RecvError>
+///     send(tx, value) -> res => body,   // res: Result<(), SendError<T>>
+///     default => body,                  // or default(timeout) => body; at most one
+/// }
+/// ```
+///
+/// Exactly one arm runs. When several operations are ready, one is chosen at random (no arm
+/// starves). Without `default`, `select!` blocks until an operation completes (the coroutine
+/// parks; an OS thread blocks); `default` runs when nothing is ready now, `default(timeout)`
+/// when nothing became ready within `timeout`. The channel expressions and the messages of the
+/// `send` arms are evaluated once, in source order, before anything is tried (Go's rule); the
+/// messages of the arms that do not run are dropped. A disconnected channel counts as ready
+/// (its arm gets the `Err`). Arms may `break`/`continue` an enclosing loop. At most 32 arms.
+/// Built on [`chan::Select`](crate::chan::Select).
+///
+/// ```
+/// use std::time::Duration;
+/// use weft::{chan, select};
+///
+/// let (tx, rx) = chan::unbounded();
+/// weft::go!(move || tx.send("ping").unwrap());
+/// let timeout = chan::after(Duration::from_secs(5));
+/// select! {
+///     recv(rx) -> msg => assert_eq!(msg, Ok("ping")),
+///     recv(timeout) -> _ => panic!("timed out"),
+/// }
+/// ```
+#[macro_export]
+macro_rules! select {
+    ($($tokens:tt)*) => {
+        $crate::__select_parse!(
+            []
+            (__c0 __c1 __c2 __c3 __c4 __c5 __c6 __c7 __c8 __c9 __c10 __c11 __c12 __c13 __c14
+             __c15 __c16 __c17 __c18 __c19 __c20 __c21 __c22 __c23 __c24 __c25 __c26 __c27
+             __c28 __c29 __c30 __c31)
+            []
+            ($($tokens)*)
+        )
+    };
+}
+
+/// Stage 1 of `select!`: parses the arms into `[cases] [default]`, one case per arm with a
+/// fresh identifier. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_parse {
+    // Done.
+    ([$($cases:tt)*] ($($ids:ident)*) [$($default:tt)*] ()) => {
+        $crate::__select_gen!([$($cases)*] [$($default)*])
+    };
+    // A separating comma.
+    ([$($cases:tt)*] ($($ids:ident)*) [$($default:tt)*] (, $($rest:tt)*)) => {
+        $crate::__select_parse!([$($cases)*] ($($ids)*) [$($default)*] ($($rest)*))
+    };
+    // recv(rx) -> pat => body
+    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+     (recv($rx:expr) -> $res:pat => $body:block $($rest:tt)*)) => {
+        $crate::__select_parse!(
+            [$($cases)* (recv $id ($rx) ($res) $body)] ($($ids)*) [$($default)*] ($($rest)*))
+    };
+    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+     (recv($rx:expr) -> $res:pat => $body:expr, $($rest:tt)*)) => {
+        $crate::__select_parse!(
+            [$($cases)* (recv $id ($rx) ($res) { $body })] ($($ids)*) [$($default)*] ($($rest)*))
+    };
+    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+     (recv($rx:expr) -> $res:pat => $body:expr)) => {
+        $crate::__select_parse!(
+            [$($cases)* (recv $id ($rx) ($res) { $body })] ($($ids)*) [$($default)*] ())
+    };
+    // send(tx, msg) -> pat => body
+    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+     (send($tx:expr, $msg:expr) -> $res:pat => $body:block $($rest:tt)*)) => {
+        $crate::__select_parse!(
+            [$($cases)* (send $id ($tx, $msg) ($res) $body)] ($($ids)*) [$($default)*]
+            ($($rest)*))
+    };
+    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+     (send($tx:expr, $msg:expr) -> $res:pat => $body:expr, $($rest:tt)*)) => {
+        $crate::__select_parse!(
+            [$($cases)* (send $id ($tx, $msg) ($res) { $body })] ($($ids)*) [$($default)*]
+            ($($rest)*))
+    };
+    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+     (send($tx:expr, $msg:expr) -> $res:pat => $body:expr)) => {
+        $crate::__select_parse!(
+            [$($cases)* (send $id ($tx, $msg) ($res) { $body })] ($($ids)*) [$($default)*] ())
+    };
+    // default => body / default(timeout) => body
+    ([$($cases:tt)*] ($($ids:ident)*) [] (default => $body:block $($rest:tt)*)) => {
+        $crate::__select_parse!([$($cases)*] ($($ids)*) [() $body] ($($rest)*))
+    };
+    ([$($cases:tt)*] ($($ids:ident)*) [] (default => $body:expr $(, $($rest:tt)*)?)) => {
+        $crate::__select_parse!([$($cases)*] ($($ids)*) [() { $body }] ($($($rest)*)?))
+    };
+    ([$($cases:tt)*] ($($ids:ident)*) [] (default($t:expr) => $body:block $($rest:tt)*)) => {
+        $crate::__select_parse!([$($cases)*] ($($ids)*) [($t) $body] ($($rest)*))
+    };
+    ([$($cases:tt)*] ($($ids:ident)*) []
+     (default($t:expr) => $body:expr $(, $($rest:tt)*)?)) => {
+        $crate::__select_parse!([$($cases)*] ($($ids)*) [($t) { $body }] ($($($rest)*)?))
+    };
+    // Errors.
+    ([$($cases:tt)*] ($($ids:ident)*) [$($default:tt)+] (default $($rest:tt)*)) => {
+        ::core::compile_error!("select!: more than one `default` arm")
+    };
+    ([$($cases:tt)*] () [$($default:tt)*] ($($rest:tt)+)) => {
+        ::core::compile_error!("select!: more than 32 arms")
+    };
+    ([$($cases:tt)*] ($($ids:ident)*) [$($default:tt)*] ($($rest:tt)+)) => {
+        ::core::compile_error!(
+            "select!: expected `recv(rx) -> pat => body`, `send(tx, msg) -> pat => body`, \
+             `default => body` or `default(timeout) => body`"
+        )
+    };
+}
+
+/// Stage 2 of `select!`: evaluates the handles and messages in source order, runs the
+/// `Select`, and dispatches to the arm. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_gen {
+    ([$($case:tt)*] [$($default:tt)*]) => {{
+        let mut __sel = $crate::chan::Select::new();
+        $( $crate::__select_add!(__sel $case); )*
+        $crate::__select_run!(__sel [$($case)*] [$($default)*])
+    }};
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_add {
+    ($sel:ident (recv $id:ident ($rx:expr) ($res:pat) $body:block)) => {
+        let $id = (&$rx, 0usize);
+        let $id = ($id.0, $sel.recv($id.0));
+    };
+    ($sel:ident (send $id:ident ($tx:expr, $msg:expr) ($res:pat) $body:block)) => {
+        let $id = (&$tx, 0usize);
+        let $id = ($id.0, $sel.send($id.0, $msg));
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_run {
+    ($sel:ident [$($case:tt)*] []) => {{
+        let __oper = $sel.select();
+        let __index = __oper.index();
+        $crate::__select_dispatch!(__oper __index $($case)*)
+    }};
+    ($sel:ident [$($case:tt)*] [() $default:block]) => {
+        match $sel.try_select() {
+            ::core::result::Result::Ok(__oper) => {
+                let __index = __oper.index();
+                $crate::__select_dispatch!(__oper __index $($case)*)
+            }
+            ::core::result::Result::Err(_) => $default,
+        }
+    };
+    ($sel:ident [$($case:tt)*] [($t:expr) $default:block]) => {
+        match $sel.select_timeout($t) {
+            ::core::result::Result::Ok(__oper) => {
+                let __index = __oper.index();
+                $crate::__select_dispatch!(__oper __index $($case)*)
+            }
+            ::core::result::Result::Err(_) => $default,
+        }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_dispatch {
+    ($oper:ident $index:ident) => {
+        ::core::unreachable!("select!: the selected operation has no arm")
+    };
+    ($oper:ident $index:ident (recv $id:ident ($rx:expr) ($res:pat) $body:block) $($rest:tt)*) => {
+        if $index == $id.1 {
+            let $res = $oper.recv($id.0);
+            $body
+        } else {
+            $crate::__select_dispatch!($oper $index $($rest)*)
+        }
+    };
+    ($oper:ident $index:ident (send $id:ident ($tx:expr, $msg:expr) ($res:pat) $body:block)
+     $($rest:tt)*) => {
+        if $index == $id.1 {
+            let $res = $oper.send($id.0);
+            $body
+        } else {
+            $crate::__select_dispatch!($oper $index $($rest)*)
+        }
+    };
+}

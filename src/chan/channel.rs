@@ -1,0 +1,282 @@
+//! The channel proper: one lock around the buffer and both wait queues (Go's `hchan`).
+//!
+//! Invariants under the lock (arch/chan.md, CH1–CH4):
+//! - CH1: messages are handed over in FIFO order: a waiting receiver gets the oldest message; a
+//!   receiver that empties a slot of a full buffer refills it from the oldest waiting sender.
+//! - CH2: a receiver waits only while the buffer is empty; a sender waits only while the
+//!   buffer is full (always, for a rendezvous channel). So a message is never left in a buffer
+//!   while a receiver sleeps.
+//! - CH3: a party is woken only after the lock is released (C3: through a copied unparker).
+//! - CH4: disconnection happens once per side, under the lock, and completes every waiter of
+//!   the other side at once; afterwards no waiter of that side is ever queued again.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use super::waiter::{Entry, WaitQueue, Waiter};
+use crate::loom::sync::Mutex;
+use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::park::Unparker;
+
+/// What a non-blocking send did.
+pub(crate) enum TrySend<T> {
+    /// Sent; wake this receiver (after unlocking).
+    Sent(Option<Unparker>),
+    Full(T),
+    Disconnected(T),
+}
+
+/// What a non-blocking receive did.
+pub(crate) enum TryRecv<T> {
+    /// Received; wake this sender (after unlocking).
+    Got(T, Option<Unparker>),
+    Empty,
+    Disconnected,
+}
+
+pub(crate) struct State<T> {
+    buf: VecDeque<T>,
+    pub(crate) senders_q: WaitQueue<T>,
+    pub(crate) receivers_q: WaitQueue<T>,
+    /// Every `Sender` is gone (CH4).
+    tx_gone: bool,
+    /// Every `Receiver` is gone (CH4).
+    rx_gone: bool,
+}
+
+/// A channel shared by its senders and receivers. `Send + Sync` for `T: Send`.
+pub(crate) struct Chan<T> {
+    state: Mutex<State<T>>,
+    /// `None`: unbounded; `Some(0)`: rendezvous.
+    cap: Option<usize>,
+    senders: AtomicUsize,
+    receivers: AtomicUsize,
+}
+
+impl<T> std::fmt::Debug for Chan<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chan")
+            .field("cap", &self.cap)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Chan<T> {
+    /// A channel with one sender and one receiver counted.
+    pub(crate) fn new(cap: Option<usize>) -> Chan<T> {
+        Chan {
+            state: Mutex::new(State {
+                buf: VecDeque::with_capacity(cap.unwrap_or(0).min(1024)),
+                senders_q: WaitQueue::default(),
+                receivers_q: WaitQueue::default(),
+                tx_gone: false,
+                rx_gone: false,
+            }),
+            cap,
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+        }
+    }
+
+    pub(crate) fn capacity(&self) -> Option<usize> {
+        self.cap
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.state.lock().buf.len()
+    }
+
+    pub(crate) fn is_full(&self) -> bool {
+        match self.cap {
+            None => false,
+            Some(cap) => self.state.lock().buf.len() >= cap,
+        }
+    }
+
+    /// Under the lock: sends now if possible (CH1, CH2).
+    pub(crate) fn try_send_locked(&self, st: &mut State<T>, value: T) -> TrySend<T> {
+        if st.rx_gone {
+            return TrySend::Disconnected(value);
+        }
+        if let Some(mut receiver) = st.receivers_q.claim() {
+            receiver.put(value);
+            return TrySend::Sent(Some(receiver.finish()));
+        }
+        if self.cap.is_none_or(|cap| st.buf.len() < cap) {
+            st.buf.push_back(value);
+            return TrySend::Sent(None);
+        }
+        TrySend::Full(value)
+    }
+
+    /// Under the lock: receives now if possible (CH1, CH2).
+    pub(crate) fn try_recv_locked(&self, st: &mut State<T>) -> TryRecv<T> {
+        if let Some(value) = st.buf.pop_front() {
+            // CH1: the freed slot goes to the oldest waiting sender.
+            let wake = st.senders_q.claim().map(|mut sender| {
+                st.buf
+                    .push_back(sender.take().expect("a waiting sender holds its message"));
+                sender.finish()
+            });
+            return TryRecv::Got(value, wake);
+        }
+        if let Some(mut sender) = st.senders_q.claim() {
+            let value = sender.take().expect("a waiting sender holds its message");
+            return TryRecv::Got(value, Some(sender.finish()));
+        }
+        if st.tx_gone {
+            TryRecv::Disconnected
+        } else {
+            TryRecv::Empty
+        }
+    }
+
+    pub(crate) fn try_send(&self, value: T) -> TrySend<T> {
+        let mut st = self.state.lock();
+        let r = self.try_send_locked(&mut st, value);
+        drop(st);
+        r
+    }
+
+    pub(crate) fn try_recv(&self) -> TryRecv<T> {
+        let mut st = self.state.lock();
+        let r = self.try_recv_locked(&mut st);
+        drop(st);
+        r
+    }
+
+    /// Blocking send: `Ok` sent; `Err((timed_out, message))` gives the message back.
+    pub(crate) fn send(&self, value: T, deadline: Option<Instant>) -> Result<(), (bool, T)> {
+        let mut st = self.state.lock();
+        let value = match self.try_send_locked(&mut st, value) {
+            TrySend::Sent(wake) => {
+                drop(st);
+                wake_one(wake);
+                return Ok(());
+            }
+            TrySend::Disconnected(v) => return Err((false, v)),
+            TrySend::Full(v) => v,
+        };
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err((true, value));
+        }
+        let waiter = Waiter::new();
+        let mut entry = Entry::new(&waiter, 0, Some(value));
+        st.senders_q.push(&entry);
+        drop(st);
+        let done = waiter.wait(deadline);
+        if done.is_none() {
+            // W1: off the queue before the entry goes away.
+            self.state.lock().senders_q.remove(&entry);
+        }
+        match (done, entry.take()) {
+            (Some(_), None) => Ok(()),
+            // Completed by the receivers' disconnection (CH4): the message comes back.
+            (Some(_), Some(v)) => Err((false, v)),
+            (None, Some(v)) => Err((true, v)),
+            (None, None) => unreachable!("an aborted send keeps its message"),
+        }
+    }
+
+    /// Blocking receive: `Ok(value)`, or `Err(timed_out)`.
+    pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, bool> {
+        let mut st = self.state.lock();
+        match self.try_recv_locked(&mut st) {
+            TryRecv::Got(v, wake) => {
+                drop(st);
+                wake_one(wake);
+                return Ok(v);
+            }
+            TryRecv::Disconnected => return Err(false),
+            TryRecv::Empty => {}
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(true);
+        }
+        let waiter = Waiter::new();
+        let mut entry = Entry::new(&waiter, 0, None);
+        st.receivers_q.push(&entry);
+        drop(st);
+        let done = waiter.wait(deadline);
+        if done.is_none() {
+            self.state.lock().receivers_q.remove(&entry);
+        }
+        match (done, entry.take()) {
+            (Some(_), Some(v)) => Ok(v),
+            // Completed by the senders' disconnection (CH4).
+            (Some(_), None) => Err(false),
+            (None, _) => Err(true),
+        }
+    }
+
+    pub(crate) fn add_sender(&self) {
+        self.senders.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_receiver(&self) {
+        self.receivers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The last sender went away: receivers get the buffered messages, then an error (CH4).
+    pub(crate) fn drop_sender(&self) {
+        if self.senders.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let mut st = self.state.lock();
+        st.tx_gone = true;
+        let wake = st.receivers_q.disconnect();
+        drop(st);
+        wake.iter().for_each(Unparker::unpark);
+    }
+
+    /// The last receiver went away: senders get their messages back, and the buffered ones
+    /// are dropped now, since nobody can receive them (CH4).
+    pub(crate) fn drop_receiver(&self) {
+        if self.receivers.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let mut st = self.state.lock();
+        st.rx_gone = true;
+        let wake = st.senders_q.disconnect();
+        let dropped = std::mem::take(&mut st.buf);
+        drop(st);
+        drop(dropped);
+        wake.iter().for_each(Unparker::unpark);
+    }
+}
+
+/// Wakes a party handed over by an operation (CH3: the lock is released).
+pub(crate) fn wake_one(wake: Option<Unparker>) {
+    if let Some(u) = wake {
+        u.unpark();
+    }
+}
+
+impl<T> Chan<T> {
+    /// Takes the lock and keeps it until `unlock_raw` (for `select`, which holds the locks of
+    /// all its channels at once, in address order).
+    pub(crate) fn lock_raw(&self) {
+        std::mem::forget(self.state.lock());
+    }
+
+    /// Releases the lock taken by `lock_raw`.
+    ///
+    /// # Safety
+    /// The caller took the lock with `lock_raw` and uses no reference from `state_raw` any more.
+    pub(crate) unsafe fn unlock_raw(&self) {
+        // SAFETY: the caller's contract: this thread holds the lock through `lock_raw`.
+        unsafe { self.state.force_unlock() }
+    }
+
+    /// The state, while the lock taken by `lock_raw` is held.
+    ///
+    /// # Safety
+    /// The caller holds the lock through `lock_raw` and drops the reference before
+    /// `unlock_raw`; no other reference to the state exists meanwhile.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn state_raw(&self) -> &mut State<T> {
+        // SAFETY: the caller's contract: the lock is held by this thread and this is the only
+        // reference, as a `MutexGuard` would guarantee.
+        unsafe { &mut *self.state.data_ptr() }
+    }
+}

@@ -1,0 +1,541 @@
+//! `Select`: wait on several channel operations, complete exactly one (Go's `selectgo`).
+//!
+//! The algorithm (arch/chan.md, SE1–SE4):
+//! - SE1: the operations are tried in a fresh random order, so when several are ready each is
+//!   chosen with equal probability (no arm starves).
+//! - SE2: the locks of all channels involved are taken at once, in address order (each
+//!   channel once), for the try pass and the registration, so no partner can complete an
+//!   operation of this call while it registers; hence no "ready between try and register"
+//!   gap and no wake-up lost.
+//! - SE3: a call that must wait registers one entry per channel operation, all sharing one
+//!   selection word (C1: exactly one is completed), releases the locks and parks once.
+//! - SE4: after waking it retakes all locks and takes every entry of its own off the queues
+//!   (W1) before it returns; a wake-up for a timer or the deadline aborts the call (C1) and
+//!   starts over from the try pass.
+//!
+//! Go's evaluation rule applies to send operations: each message is given (evaluated) once,
+//! up front; the messages of operations that lose are dropped with the `Select`.
+
+use std::cell::Cell;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use super::channel::{Chan, TryRecv, TrySend, wake_one};
+use super::error::{RecvError, SelectTimeoutError, SendError, TrySelectError};
+use super::waiter::{Entry, Waiter};
+use super::{Flavor, Receiver, Sender, instant_as};
+use crate::park::Unparker;
+
+/// One operation of a `Select`, with its message or result.
+trait Op {
+    /// The channel whose lock this operation needs (`None`: a timer, no lock).
+    fn lock_key(&self) -> Option<usize>;
+    fn lock(&self);
+    /// # Safety
+    /// The lock was taken by `lock` on this thread and nothing borrowed from it remains.
+    unsafe fn unlock(&self);
+    /// With the lock held: completes the operation if it can proceed now; `Some(wake)` if it
+    /// did (wake after unlocking).
+    fn try_now(&mut self, now: Instant) -> Option<Option<Unparker>>;
+    /// With the lock held: queues an entry for `case` of the call waiting on `waiter`.
+    fn register(&mut self, waiter: &Waiter, case: usize);
+    /// With the lock held: takes the entry off its queue, if it is there (W1).
+    fn unregister(&mut self);
+    /// After `Done(case)` for this operation: moves the outcome out of the entry (C2).
+    fn complete(&mut self);
+    /// When a timer operation could next proceed.
+    fn next_due(&self) -> Option<Instant>;
+    /// The `Sender` or `Receiver` this operation was made with (checked on completion).
+    fn handle(&self) -> *const ();
+    /// Where the outcome is stored: `Option<Result<T, RecvError>>` for a receive,
+    /// `Option<Result<(), SendError<T>>>` for a send.
+    fn outcome(&mut self) -> *mut ();
+    fn is_send(&self) -> bool;
+}
+
+struct SendOp<'a, T> {
+    tx: &'a Sender<T>,
+    msg: Option<T>,
+    entry: Option<Entry<T>>,
+    outcome: Option<Result<(), SendError<T>>>,
+}
+
+struct RecvOp<'a, T> {
+    rx: &'a Receiver<T>,
+    entry: Option<Entry<T>>,
+    outcome: Option<Result<T, RecvError>>,
+}
+
+impl<T> SendOp<'_, T> {
+    fn chan(&self) -> &Chan<T> {
+        &self.tx.chan
+    }
+}
+
+impl<T> Op for SendOp<'_, T> {
+    fn lock_key(&self) -> Option<usize> {
+        Some(self.chan() as *const Chan<T> as usize)
+    }
+
+    fn lock(&self) {
+        self.chan().lock_raw();
+    }
+
+    unsafe fn unlock(&self) {
+        // SAFETY: the caller's contract (taken by `lock`, nothing borrowed).
+        unsafe { self.chan().unlock_raw() }
+    }
+
+    fn try_now(&mut self, _now: Instant) -> Option<Option<Unparker>> {
+        let msg = self.msg.take()?;
+        // SAFETY: SE2: `Select` holds this channel's lock (taken through `lock`); the reference
+        // ends with this call.
+        let st = unsafe { self.tx.chan.state_raw() };
+        match self.tx.chan.try_send_locked(st, msg) {
+            TrySend::Sent(wake) => {
+                self.outcome = Some(Ok(()));
+                Some(wake)
+            }
+            TrySend::Disconnected(v) => {
+                self.outcome = Some(Err(SendError(v)));
+                Some(None)
+            }
+            TrySend::Full(v) => {
+                self.msg = Some(v);
+                None
+            }
+        }
+    }
+
+    fn register(&mut self, waiter: &Waiter, case: usize) {
+        let entry = self.entry.insert(Entry::new(waiter, case, self.msg.take()));
+        // SAFETY: as in `try_now`.
+        unsafe { self.tx.chan.state_raw() }.senders_q.push(entry);
+    }
+
+    fn unregister(&mut self) {
+        // W1: removed where it lies (the queue holds its address), then moved out.
+        if let Some(entry) = &self.entry {
+            // SAFETY: as in `try_now`.
+            unsafe { self.tx.chan.state_raw() }.senders_q.remove(entry);
+        }
+        if let Some(mut entry) = self.entry.take() {
+            // Not completed: the message is still ours.
+            self.msg = entry.take();
+        }
+    }
+
+    fn complete(&mut self) {
+        let mut entry = self.entry.take().expect("a completed send was registered");
+        self.outcome = Some(match entry.take() {
+            None => Ok(()),
+            Some(v) => Err(SendError(v)),
+        });
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        None
+    }
+
+    fn handle(&self) -> *const () {
+        self.tx as *const Sender<T> as *const ()
+    }
+
+    fn outcome(&mut self) -> *mut () {
+        &mut self.outcome as *mut Option<Result<(), SendError<T>>> as *mut ()
+    }
+
+    fn is_send(&self) -> bool {
+        true
+    }
+}
+
+impl<T> Op for RecvOp<'_, T> {
+    fn lock_key(&self) -> Option<usize> {
+        match &self.rx.flavor {
+            Flavor::Chan(chan) => Some(&**chan as *const Chan<T> as usize),
+            _ => None,
+        }
+    }
+
+    fn lock(&self) {
+        if let Flavor::Chan(chan) = &self.rx.flavor {
+            chan.lock_raw();
+        }
+    }
+
+    unsafe fn unlock(&self) {
+        if let Flavor::Chan(chan) = &self.rx.flavor {
+            // SAFETY: the caller's contract (taken by `lock`, nothing borrowed).
+            unsafe { chan.unlock_raw() }
+        }
+    }
+
+    fn try_now(&mut self, now: Instant) -> Option<Option<Unparker>> {
+        let instant = match &self.rx.flavor {
+            Flavor::Chan(chan) => {
+                // SAFETY: SE2: `Select` holds this channel's lock; the reference ends here.
+                let st = unsafe { chan.state_raw() };
+                return match chan.try_recv_locked(st) {
+                    TryRecv::Got(v, wake) => {
+                        self.outcome = Some(Ok(v));
+                        Some(wake)
+                    }
+                    TryRecv::Disconnected => {
+                        self.outcome = Some(Err(RecvError));
+                        Some(None)
+                    }
+                    TryRecv::Empty => None,
+                };
+            }
+            Flavor::At(at) => at.try_recv(now)?,
+            Flavor::Tick(tick) => tick.try_recv(now)?,
+            Flavor::Never => return None,
+        };
+        // SAFETY: timer flavors only exist in a `Receiver<Instant>`.
+        self.outcome = Some(Ok(unsafe { instant_as(instant) }));
+        Some(None)
+    }
+
+    fn register(&mut self, waiter: &Waiter, case: usize) {
+        if let Flavor::Chan(chan) = &self.rx.flavor {
+            let entry = self.entry.insert(Entry::new(waiter, case, None));
+            // SAFETY: as in `try_now`.
+            unsafe { chan.state_raw() }.receivers_q.push(entry);
+        }
+    }
+
+    fn unregister(&mut self) {
+        if let (Some(entry), Flavor::Chan(chan)) = (&self.entry, &self.rx.flavor) {
+            // SAFETY: as in `try_now`.
+            unsafe { chan.state_raw() }.receivers_q.remove(entry);
+        }
+        self.entry = None;
+    }
+
+    fn complete(&mut self) {
+        let mut entry = self
+            .entry
+            .take()
+            .expect("a completed receive was registered");
+        self.outcome = Some(entry.take().ok_or(RecvError));
+    }
+
+    fn next_due(&self) -> Option<Instant> {
+        self.rx.timer_due()
+    }
+
+    fn handle(&self) -> *const () {
+        self.rx as *const Receiver<T> as *const ()
+    }
+
+    fn outcome(&mut self) -> *mut () {
+        &mut self.outcome as *mut Option<Result<T, RecvError>> as *mut ()
+    }
+
+    fn is_send(&self) -> bool {
+        false
+    }
+}
+
+/// Waits on a set of channel operations known at run time and completes exactly one, as
+/// crossbeam-channel's `Select` (the [`select!`](crate::select) macro is built on it).
+///
+/// Add operations with [`send`](Select::send) and [`recv`](Select::recv) (each returns its
+/// index), then call [`select`](Select::select), [`try_select`](Select::try_select) or
+/// [`select_timeout`](Select::select_timeout). When several operations are ready, one is
+/// chosen at random. The chosen operation is already complete when it is returned; finish it
+/// with [`SelectedOperation::send`] or [`SelectedOperation::recv`] to get its outcome.
+///
+/// Unlike crossbeam, a send's message is given to [`Select::send`] up front (Go's rule: it is
+/// evaluated once, before waiting); if another operation is chosen, the message is dropped
+/// with the `Select`. Blocking parks the calling coroutine or thread. Not `Send`: use it on the
+/// coroutine or thread that built it.
+///
+/// ```
+/// use weft::chan::{self, Select};
+///
+/// let (tx1, rx1) = chan::unbounded::<i32>();
+/// let (tx2, rx2) = chan::bounded::<&str>(1);
+/// tx1.send(7).unwrap();
+/// let mut sel = Select::new();
+/// let recv1 = sel.recv(&rx1);
+/// let send2 = sel.send(&tx2, "hello");
+/// let oper = sel.select();
+/// match oper.index() {
+///     i if i == recv1 => assert_eq!(oper.recv(&rx1), Ok(7)),
+///     i if i == send2 => assert_eq!(oper.send(&tx2), Ok(())),
+///     _ => unreachable!(),
+/// }
+/// ```
+pub struct Select<'a> {
+    ops: Vec<Box<dyn Op + 'a>>,
+}
+
+impl fmt::Debug for Select<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Select")
+            .field("operations", &self.ops.len())
+            .finish()
+    }
+}
+
+impl Default for Select<'_> {
+    fn default() -> Self {
+        Select::new()
+    }
+}
+
+impl<'a> Select<'a> {
+    /// An empty set of operations (selecting on it blocks forever, or times out).
+    pub fn new() -> Select<'a> {
+        Select { ops: Vec::new() }
+    }
+
+    /// Adds sending `msg` on `tx`; returns the operation's index.
+    pub fn send<T>(&mut self, tx: &'a Sender<T>, msg: T) -> usize {
+        self.ops.push(Box::new(SendOp {
+            tx,
+            msg: Some(msg),
+            entry: None,
+            outcome: None,
+        }));
+        self.ops.len() - 1
+    }
+
+    /// Adds receiving on `rx`; returns the operation's index.
+    pub fn recv<T>(&mut self, rx: &'a Receiver<T>) -> usize {
+        self.ops.push(Box::new(RecvOp {
+            rx,
+            entry: None,
+            outcome: None,
+        }));
+        self.ops.len() - 1
+    }
+
+    /// Completes an operation that is ready now, without blocking.
+    pub fn try_select(&mut self) -> Result<SelectedOperation<'_, 'a>, TrySelectError> {
+        match self.run(Wait::No) {
+            Some(index) => Ok(self.selected(index)),
+            None => Err(TrySelectError),
+        }
+    }
+
+    /// Blocks until an operation completes.
+    pub fn select(&mut self) -> SelectedOperation<'_, 'a> {
+        let index = self
+            .run(Wait::Until(None))
+            .expect("a select without deadline only returns with an operation");
+        self.selected(index)
+    }
+
+    /// Blocks until an operation completes or `timeout` passes.
+    pub fn select_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<SelectedOperation<'_, 'a>, SelectTimeoutError> {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.select_deadline(deadline),
+            None => Ok(self.select()),
+        }
+    }
+
+    /// Blocks until an operation completes or `deadline` comes.
+    pub fn select_deadline(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<SelectedOperation<'_, 'a>, SelectTimeoutError> {
+        match self.run(Wait::Until(Some(deadline))) {
+            Some(index) => Ok(self.selected(index)),
+            None => Err(SelectTimeoutError),
+        }
+    }
+
+    fn selected(&mut self, index: usize) -> SelectedOperation<'_, 'a> {
+        SelectedOperation {
+            op: &mut *self.ops[index],
+            index,
+            finished: false,
+        }
+    }
+
+    /// The select algorithm (SE1–SE4). Returns the completed operation, or `None` for
+    /// "nothing ready" (`Wait::No`) or the deadline.
+    fn run(&mut self, wait: Wait) -> Option<usize> {
+        let order = random_order(self.ops.len());
+        // SE2: each channel locked once, in address order.
+        let mut locks: Vec<(usize, usize)> = self
+            .ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, op)| op.lock_key().map(|k| (k, i)))
+            .collect();
+        locks.sort_unstable();
+        locks.dedup_by_key(|(k, _)| *k);
+        loop {
+            let now = Instant::now();
+            self.lock_all(&locks);
+            // SE1: the first ready operation in random order.
+            for &i in &order {
+                if let Some(wake) = self.ops[i].try_now(now) {
+                    self.unlock_all(&locks);
+                    wake_one(wake);
+                    return Some(i);
+                }
+            }
+            let deadline = match wait {
+                Wait::No => None,
+                Wait::Until(d) => d,
+            };
+            if matches!(wait, Wait::No) || deadline.is_some_and(|d| now >= d) {
+                self.unlock_all(&locks);
+                return None;
+            }
+            // SE3: register everywhere, then park once.
+            let waiter = Waiter::new();
+            for (i, op) in self.ops.iter_mut().enumerate() {
+                op.register(&waiter, i);
+            }
+            self.unlock_all(&locks);
+            let wake_at = self
+                .ops
+                .iter()
+                .filter_map(|op| op.next_due())
+                .chain(deadline)
+                .min();
+            let done = waiter.wait(wake_at);
+            // SE4: every entry off its queue before `waiter` goes away (W1).
+            self.lock_all(&locks);
+            for (i, op) in self.ops.iter_mut().enumerate() {
+                if Some(i) != done {
+                    op.unregister();
+                }
+            }
+            self.unlock_all(&locks);
+            if let Some(i) = done {
+                self.ops[i].complete();
+                return Some(i);
+            }
+        }
+    }
+
+    fn lock_all(&self, locks: &[(usize, usize)]) {
+        for &(_, i) in locks {
+            self.ops[i].lock();
+        }
+    }
+
+    fn unlock_all(&self, locks: &[(usize, usize)]) {
+        for &(_, i) in locks.iter().rev() {
+            // SAFETY: `lock_all` took exactly these locks on this thread, and the operations
+            // keep no reference into the channel states between calls.
+            unsafe { self.ops[i].unlock() };
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Wait {
+    No,
+    Until(Option<Instant>),
+}
+
+/// The operation a [`Select`] completed. Finish it with [`send`](SelectedOperation::send) or
+/// [`recv`](SelectedOperation::recv), passing the same handle that was given to the `Select`.
+pub struct SelectedOperation<'s, 'a> {
+    op: &'s mut (dyn Op + 'a),
+    index: usize,
+    finished: bool,
+}
+
+impl fmt::Debug for SelectedOperation<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SelectedOperation")
+            .field("index", &self.index)
+            .finish()
+    }
+}
+
+impl SelectedOperation<'_, '_> {
+    /// The index the operation got when it was added.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The outcome of the selected send: `Err` gives the message back if every receiver was
+    /// gone.
+    ///
+    /// # Panics
+    /// If `tx` is not the sender this operation was added with.
+    pub fn send<T>(mut self, tx: &Sender<T>) -> Result<(), SendError<T>> {
+        assert!(
+            self.op.is_send() && self.op.handle() == tx as *const Sender<T> as *const (),
+            "SelectedOperation::send: not the sender of the selected operation"
+        );
+        self.finished = true;
+        let outcome = self.op.outcome() as *mut Option<Result<(), SendError<T>>>;
+        // SAFETY: the operation was made by `Select::send` with this very `Sender<T>`
+        // (checked above), so its outcome slot has exactly this type; `self.op` borrows it
+        // mutably, so nothing else touches it.
+        unsafe { (*outcome).take() }.expect("a selected operation has an outcome")
+    }
+
+    /// The outcome of the selected receive: the message, or `Err` if the channel was empty
+    /// and disconnected.
+    ///
+    /// # Panics
+    /// If `rx` is not the receiver this operation was added with.
+    pub fn recv<T>(mut self, rx: &Receiver<T>) -> Result<T, RecvError> {
+        assert!(
+            !self.op.is_send() && self.op.handle() == rx as *const Receiver<T> as *const (),
+            "SelectedOperation::recv: not the receiver of the selected operation"
+        );
+        self.finished = true;
+        let outcome = self.op.outcome() as *mut Option<Result<T, RecvError>>;
+        // SAFETY: as in `send`, for `Select::recv` with this very `Receiver<T>`.
+        unsafe { (*outcome).take() }.expect("a selected operation has an outcome")
+    }
+}
+
+impl Drop for SelectedOperation<'_, '_> {
+    fn drop(&mut self) {
+        // The operation already happened: dropping its outcome would silently lose a message.
+        if !self.finished && !std::thread::panicking() {
+            panic!("dropped a SelectedOperation without finishing it with `send` or `recv`");
+        }
+    }
+}
+
+/// A random permutation of `0..n` (SE1).
+fn random_order(n: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (next_random() % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
+}
+
+fn next_random() -> u64 {
+    thread_local! {
+        static RNG: Cell<u64> = Cell::new(seed());
+    }
+    RNG.with(|rng| {
+        // xorshift64*: only spreads choices; quality beyond uniformity does not matter.
+        let mut x = rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
+}
+
+fn seed() -> u64 {
+    let local = 0u8;
+    let addr = &local as *const u8 as u64;
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (addr ^ time.rotate_left(32)) | 1
+}

@@ -1,0 +1,177 @@
+//! Waiter entries: how a blocked operation sits on a channel's wait queue (Go's `sudog`).
+//!
+//! A blocking call builds one [`Waiter`] (its selection word and how to wake it) and one
+//! [`Entry`] per operation, all on its own stack, and puts the entries on the channels' wait
+//! queues. Stacks never move (coroutine stacks are fixed slots, CO1), so queues hold plain
+//! pointers. Ground rules (W1–W3, arch/chan.md), on top of C1–C4 (chan/selection.rs):
+//! - W1: an entry is on a queue only while its owner's frame lives: the owner takes every entry
+//!   it registered off its queue, under that channel's lock, before it returns (`unregister`).
+//! - W2: others touch an entry only while they hold the lock of the channel whose queue holds
+//!   it (or held it when they popped it): that is what keeps W1's frame alive under them.
+//! - W3: the slot of an entry is written by its owner before the entry is queued (the message of
+//!   a send), and afterwards only by the claimer between `try_claim` and `complete` (C1, C2).
+
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+use std::time::Instant;
+
+use super::selection::{Seen, Selection};
+use crate::park::{self, Unparker};
+
+/// The owner's side of one blocking call: its selection word and its unparker.
+#[derive(Debug)]
+pub(crate) struct Waiter {
+    pub(crate) sel: Selection,
+    unparker: Unparker,
+}
+
+impl Waiter {
+    /// A waiter for the calling coroutine or OS thread.
+    pub(crate) fn new() -> Waiter {
+        Waiter {
+            sel: Selection::new(),
+            unparker: park::current(),
+        }
+    }
+
+    /// Blocks until an operation is completed for this call (`Some(case)`) or the deadline
+    /// passes and the call is aborted (`None`).
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<usize> {
+        loop {
+            match self.sel.seen() {
+                Seen::Done(case) => return Some(case),
+                Seen::Aborted => return None,
+                // C4: the claimer wakes us after completing.
+                Seen::Claimed => park::park(None),
+                Seen::Waiting => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        if self.sel.try_abort() {
+                            return None;
+                        }
+                        continue;
+                    }
+                    park::park(deadline);
+                }
+            }
+        }
+    }
+}
+
+/// One operation of a blocked call, on a channel's wait queue.
+#[derive(Debug)]
+pub(crate) struct Entry<T> {
+    waiter: NonNull<Waiter>,
+    case: usize,
+    /// A send's message (until taken), or where a receive's message is put (W3).
+    slot: UnsafeCell<Option<T>>,
+}
+
+impl<T> Entry<T> {
+    /// An entry for operation `case` of the call waiting on `waiter`.
+    pub(crate) fn new(waiter: &Waiter, case: usize, slot: Option<T>) -> Entry<T> {
+        Entry {
+            waiter: NonNull::from(waiter),
+            case,
+            slot: UnsafeCell::new(slot),
+        }
+    }
+
+    /// The owner: takes what is in the slot. Only once the entry is off every queue, or after
+    /// `Done` was seen for its call (W3, C2).
+    pub(crate) fn take(&mut self) -> Option<T> {
+        self.slot.get_mut().take()
+    }
+}
+
+/// A wait queue of one channel direction, FIFO. Lives inside the channel's lock (W2).
+#[derive(Debug)]
+pub(crate) struct WaitQueue<T>(VecDeque<NonNull<Entry<T>>>);
+
+// SAFETY: the queue holds pointers to entries whose owners wait on other threads; it is only
+// reached under its channel's lock (W2), and the entries' messages are `T: Send`.
+unsafe impl<T: Send> Send for WaitQueue<T> {}
+
+impl<T> Default for WaitQueue<T> {
+    fn default() -> Self {
+        WaitQueue(VecDeque::new())
+    }
+}
+
+/// An entry whose call this thread has claimed (C1): transfer through it, then `finish`.
+pub(crate) struct Claimed<T> {
+    entry: NonNull<Entry<T>>,
+    unparker: Unparker,
+}
+
+impl<T> Claimed<T> {
+    /// Takes a send's message out of the claimed entry.
+    pub(crate) fn take(&mut self) -> Option<T> {
+        // SAFETY: C1/W3: we claimed the entry's call, so until `complete` only we touch its
+        // slot, and its owner waits (its frame lives, W1) until `complete`.
+        unsafe { (*self.entry.as_ref().slot.get()).take() }
+    }
+
+    /// Puts a message in a receive's claimed entry.
+    pub(crate) fn put(&mut self, value: T) {
+        // SAFETY: as in `take`.
+        unsafe { *self.entry.as_ref().slot.get() = Some(value) };
+    }
+
+    /// Publishes the transfer (C2) and returns how to wake the owner (C3: the entry must not
+    /// be touched any more; wake after releasing the channel lock).
+    pub(crate) fn finish(self) -> Unparker {
+        // SAFETY: the entry and its waiter live until `complete` (W1, C1); this is our last
+        // access (C3).
+        unsafe {
+            let entry = self.entry.as_ref();
+            entry.waiter.as_ref().sel.complete(entry.case);
+        }
+        self.unparker
+    }
+}
+
+impl<T> WaitQueue<T> {
+    /// Queues the owner's entry (W1: the owner must `remove` it before its frame ends).
+    pub(crate) fn push(&mut self, entry: &Entry<T>) {
+        self.0.push_back(NonNull::from(entry));
+    }
+
+    /// Takes the oldest entry whose call can still be claimed, and claims it (C1). Entries of
+    /// calls completed or aborted elsewhere are dropped from the queue on the way.
+    pub(crate) fn claim(&mut self) -> Option<Claimed<T>> {
+        while let Some(entry) = self.0.pop_front() {
+            // SAFETY: W2: we hold the channel lock, so the entry's owner has not returned (it
+            // removes its entries under this lock first, W1).
+            let waiter = unsafe { entry.as_ref().waiter.as_ref() };
+            if waiter.sel.try_claim() {
+                return Some(Claimed {
+                    entry,
+                    // C3: copied now; the waiter may be gone once the claim completes.
+                    unparker: waiter.unparker.clone(),
+                });
+            }
+        }
+        None
+    }
+
+    /// Takes the owner's own entry off the queue, if it is still there (W1). `entry` must be
+    /// the queued entry itself, where it lies (the queue knows it by address).
+    pub(crate) fn remove(&mut self, entry: &Entry<T>) {
+        let ptr = NonNull::from(entry);
+        if let Some(i) = self.0.iter().position(|e| *e == ptr) {
+            self.0.remove(i);
+        }
+    }
+
+    /// Disconnection: claims and completes every queued call that can still be claimed,
+    /// leaving their slots as they are (a send gets its message back, a receive finds none),
+    /// and returns how to wake them.
+    pub(crate) fn disconnect(&mut self) -> Vec<Unparker> {
+        let mut wake = Vec::new();
+        while let Some(claimed) = self.claim() {
+            wake.push(claimed.finish());
+        }
+        wake
+    }
+}
