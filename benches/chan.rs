@@ -1,0 +1,3 @@
+//! Channel benchmarks (placeholder; being written).
+
+fn main() {}
