@@ -240,8 +240,9 @@ impl<T> Chan<T> {
         let wake = st.senders_q.disconnect();
         let dropped = std::mem::take(&mut st.buf);
         drop(st);
-        drop(dropped);
+        // Wake first: a message whose `Drop` panics must not leave the senders asleep.
         wake.iter().for_each(Unparker::unpark);
+        drop(dropped);
     }
 }
 

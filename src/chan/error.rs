@@ -150,15 +150,15 @@ impl From<RecvError> for RecvTimeoutError {
 // The message is not printed: `T` need not be `Debug` (as in crossbeam and std).
 impl<T> fmt::Debug for SendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SendError(..)")
+        f.pad("SendError(..)")
     }
 }
 
 impl<T> fmt::Debug for TrySendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TrySendError::Full(_) => f.write_str("Full(..)"),
-            TrySendError::Disconnected(_) => f.write_str("Disconnected(..)"),
+            TrySendError::Full(_) => f.pad("Full(..)"),
+            TrySendError::Disconnected(_) => f.pad("Disconnected(..)"),
         }
     }
 }
@@ -166,8 +166,8 @@ impl<T> fmt::Debug for TrySendError<T> {
 impl<T> fmt::Debug for SendTimeoutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SendTimeoutError::Timeout(_) => f.write_str("Timeout(..)"),
-            SendTimeoutError::Disconnected(_) => f.write_str("Disconnected(..)"),
+            SendTimeoutError::Timeout(_) => f.pad("Timeout(..)"),
+            SendTimeoutError::Disconnected(_) => f.pad("Disconnected(..)"),
         }
     }
 }
@@ -177,15 +177,15 @@ const RECV_DISCONNECTED: &str = "receiving on an empty and disconnected channel"
 
 impl<T> fmt::Display for SendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(SEND_DISCONNECTED)
+        f.pad(SEND_DISCONNECTED)
     }
 }
 
 impl<T> fmt::Display for TrySendError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TrySendError::Full(_) => f.write_str("sending on a full channel"),
-            TrySendError::Disconnected(_) => f.write_str(SEND_DISCONNECTED),
+            TrySendError::Full(_) => f.pad("sending on a full channel"),
+            TrySendError::Disconnected(_) => f.pad(SEND_DISCONNECTED),
         }
     }
 }
@@ -193,23 +193,23 @@ impl<T> fmt::Display for TrySendError<T> {
 impl<T> fmt::Display for SendTimeoutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SendTimeoutError::Timeout(_) => f.write_str("timed out waiting on send operation"),
-            SendTimeoutError::Disconnected(_) => f.write_str(SEND_DISCONNECTED),
+            SendTimeoutError::Timeout(_) => f.pad("timed out waiting on send operation"),
+            SendTimeoutError::Disconnected(_) => f.pad(SEND_DISCONNECTED),
         }
     }
 }
 
 impl fmt::Display for RecvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(RECV_DISCONNECTED)
+        f.pad(RECV_DISCONNECTED)
     }
 }
 
 impl fmt::Display for TryRecvError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            TryRecvError::Empty => f.write_str("receiving on an empty channel"),
-            TryRecvError::Disconnected => f.write_str(RECV_DISCONNECTED),
+            TryRecvError::Empty => f.pad("receiving on an empty channel"),
+            TryRecvError::Disconnected => f.pad(RECV_DISCONNECTED),
         }
     }
 }
@@ -217,21 +217,21 @@ impl fmt::Display for TryRecvError {
 impl fmt::Display for RecvTimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RecvTimeoutError::Timeout => f.write_str("timed out waiting on receive operation"),
-            RecvTimeoutError::Disconnected => f.write_str("channel is empty and disconnected"),
+            RecvTimeoutError::Timeout => f.pad("timed out waiting on receive operation"),
+            RecvTimeoutError::Disconnected => f.pad("channel is empty and disconnected"),
         }
     }
 }
 
 impl fmt::Display for TrySelectError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("all operations in select would block")
+        f.pad("all operations in select would block")
     }
 }
 
 impl fmt::Display for SelectTimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("timed out waiting on select")
+        f.pad("timed out waiting on select")
     }
 }
 

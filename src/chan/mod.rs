@@ -35,6 +35,7 @@ mod timer;
 mod waiter;
 
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -372,6 +373,14 @@ impl<T> Drop for Receiver<T> {
         }
     }
 }
+
+// A channel's lock is never held while user code runs (messages are only moved under it, and
+// dropped after it is released), so a panic cannot leave a channel half-updated: the handles
+// are unwind-safe whatever `T` is, as in crossbeam-channel.
+impl<T> UnwindSafe for Sender<T> {}
+impl<T> RefUnwindSafe for Sender<T> {}
+impl<T> UnwindSafe for Receiver<T> {}
+impl<T> RefUnwindSafe for Receiver<T> {}
 
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

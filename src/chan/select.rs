@@ -108,7 +108,12 @@ impl<T> Op for SendOp<'_, T> {
     }
 
     fn register(&mut self, waiter: &Waiter, case: usize) {
-        let entry = self.entry.insert(Entry::new(waiter, case, self.msg.take()));
+        // A send completed by an earlier `select` of a reused `Select` has no message left:
+        // it is spent and never offered again.
+        let Some(msg) = self.msg.take() else {
+            return;
+        };
+        let entry = self.entry.insert(Entry::new(waiter, case, Some(msg)));
         // SAFETY: as in `try_now`.
         unsafe { self.tx.chan.state_raw() }.senders_q.push(entry);
     }
