@@ -145,6 +145,9 @@ macro_rules! __select_parse {
 #[macro_export]
 macro_rules! __select_gen {
     ([$($case:tt)*] [$($default:tt)*]) => {{
+        // Handles and messages first, in source order, so that temporaries among them (such
+        // as `recv(chan::after(d))`) outlive the `Select` that borrows them.
+        $( $crate::__select_bind!($case); )*
         let mut __sel = $crate::chan::Select::new();
         $( $crate::__select_add!(__sel $case); )*
         $crate::__select_run!(__sel [$($case)*] [$($default)*])
@@ -153,14 +156,23 @@ macro_rules! __select_gen {
 
 #[doc(hidden)]
 #[macro_export]
+macro_rules! __select_bind {
+    ((recv $id:ident ($rx:expr) ($res:pat) $body:block)) => {
+        let $id = (&$rx, ());
+    };
+    ((send $id:ident ($tx:expr, $msg:expr) ($res:pat) $body:block)) => {
+        let $id = (&$tx, $msg);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
 macro_rules! __select_add {
     ($sel:ident (recv $id:ident ($rx:expr) ($res:pat) $body:block)) => {
-        let $id = (&$rx, 0usize);
         let $id = ($id.0, $sel.recv($id.0));
     };
     ($sel:ident (send $id:ident ($tx:expr, $msg:expr) ($res:pat) $body:block)) => {
-        let $id = (&$tx, 0usize);
-        let $id = ($id.0, $sel.send($id.0, $msg));
+        let $id = ($id.0, $sel.send($id.0, $id.1));
     };
 }
 
