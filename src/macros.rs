@@ -139,18 +139,22 @@ macro_rules! __select_parse {
     };
 }
 
-/// Stage 2 of `select!`: evaluates the handles and messages in source order, runs the
-/// `Select`, and dispatches to the arm. Not public API.
+/// Stage 2 of `select!`: evaluates the handles and messages in source order, builds one
+/// operation per arm on the stack (no allocation), runs the select, and dispatches to the arm
+/// whose operation holds the outcome. Not public API.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_gen {
     ([$($case:tt)*] [$($default:tt)*]) => {{
         // Handles and messages first, in source order, so that temporaries among them (such
-        // as `recv(chan::after(d))`) outlive the `Select` that borrows them.
+        // as `recv(chan::after(d))`) outlive the operations that borrow them.
         $( $crate::__select_bind!($case); )*
-        let mut __sel = $crate::chan::Select::new();
-        $( $crate::__select_add!(__sel $case); )*
-        $crate::__select_run!(__sel [$($case)*] [$($default)*])
+        $( $crate::__select_op!($case); )*
+        let __selected = $crate::chan::__private::run(
+            &mut [$( $crate::__select_ref!($case) ),*],
+            $crate::__select_wait!([$($default)*]),
+        );
+        $crate::__select_finish!(__selected [$($default)*] $($case)*)
     }};
 }
 
@@ -167,64 +171,65 @@ macro_rules! __select_bind {
 
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __select_add {
-    ($sel:ident (recv $id:ident ($rx:expr) ($res:pat) $body:block)) => {
-        let $id = ($id.0, $sel.recv($id.0));
+macro_rules! __select_op {
+    ((recv $id:ident ($rx:expr) ($res:pat) $body:block)) => {
+        let mut $id = $crate::chan::__private::RecvOp::new($id.0);
     };
-    ($sel:ident (send $id:ident ($tx:expr, $msg:expr) ($res:pat) $body:block)) => {
-        let $id = ($id.0, $sel.send($id.0, $id.1));
+    ((send $id:ident ($tx:expr, $msg:expr) ($res:pat) $body:block)) => {
+        let mut $id = $crate::chan::__private::SendOp::new($id.0, $id.1);
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __select_run {
-    ($sel:ident [$($case:tt)*] []) => {{
-        let __oper = $sel.select();
-        let __index = __oper.index();
-        $crate::__select_dispatch!(__oper __index $($case)*)
-    }};
-    ($sel:ident [$($case:tt)*] [() $default:block]) => {
-        match $sel.try_select() {
-            ::core::result::Result::Ok(__oper) => {
-                let __index = __oper.index();
-                $crate::__select_dispatch!(__oper __index $($case)*)
-            }
-            ::core::result::Result::Err(_) => $default,
-        }
+macro_rules! __select_ref {
+    (($kind:ident $id:ident $($rest:tt)*)) => {
+        &mut $id as &mut dyn $crate::chan::__private::Op
     };
-    ($sel:ident [$($case:tt)*] [($t:expr) $default:block]) => {
-        match $sel.select_timeout($t) {
-            ::core::result::Result::Ok(__oper) => {
-                let __index = __oper.index();
-                $crate::__select_dispatch!(__oper __index $($case)*)
-            }
-            ::core::result::Result::Err(_) => $default,
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_wait {
+    ([]) => {
+        $crate::chan::__private::Wait::Until(::core::option::Option::None)
+    };
+    ([() $default:block]) => {
+        $crate::chan::__private::Wait::No
+    };
+    ([($t:expr) $default:block]) => {
+        $crate::chan::__private::Wait::Until(::std::time::Instant::now().checked_add($t))
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_finish {
+    ($selected:ident [] $($case:tt)*) => {{
+        let _ = $selected;
+        $crate::__select_dispatch!($($case)*)
+    }};
+    ($selected:ident [$t:tt $default:block] $($case:tt)*) => {
+        match $selected {
+            ::core::option::Option::Some(_) => $crate::__select_dispatch!($($case)*),
+            ::core::option::Option::None => $default,
         }
     };
 }
 
+/// The arm to run is the one whose operation holds the outcome (exactly one does).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_dispatch {
-    ($oper:ident $index:ident) => {
+    () => {
         ::core::unreachable!("select!: the selected operation has no arm")
     };
-    ($oper:ident $index:ident (recv $id:ident ($rx:expr) ($res:pat) $body:block) $($rest:tt)*) => {
-        if $index == $id.1 {
-            let $res = $oper.recv($id.0);
+    (($kind:ident $id:ident ($($args:tt)*) ($res:pat) $body:block) $($rest:tt)*) => {
+        if let ::core::option::Option::Some(__outcome) = $id.take_outcome() {
+            let $res = __outcome;
             $body
         } else {
-            $crate::__select_dispatch!($oper $index $($rest)*)
-        }
-    };
-    ($oper:ident $index:ident (send $id:ident ($tx:expr, $msg:expr) ($res:pat) $body:block)
-     $($rest:tt)*) => {
-        if $index == $id.1 {
-            let $res = $oper.send($id.0);
-            $body
-        } else {
-            $crate::__select_dispatch!($oper $index $($rest)*)
+            $crate::__select_dispatch!($($rest)*)
         }
     };
 }

@@ -45,6 +45,12 @@ pub use error::{
     TrySelectError, TrySendError,
 };
 pub use select::{Select, SelectedOperation};
+
+/// Items the `select!` macro expands to; not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use super::select::{Op, RecvOp, SendOp, Wait, run};
+}
 use timer::{At, Tick};
 
 /// Creates a channel that holds at most `cap` messages; `cap == 0` makes a rendezvous channel.

@@ -26,44 +26,108 @@ use super::waiter::{Entry, Waiter};
 use super::{Flavor, Receiver, Sender, instant_as};
 use crate::park::Unparker;
 
-/// One operation of a `Select`, with its message or result.
-trait Op {
-    /// The channel whose lock this operation needs (`None`: a timer, no lock).
-    fn lock_key(&self) -> Option<usize>;
-    fn lock(&self);
-    /// # Safety
-    /// The lock was taken by `lock` on this thread and nothing borrowed from it remains.
-    unsafe fn unlock(&self);
-    /// With the lock held: completes the operation if it can proceed now; `Some(wake)` if it
-    /// did (wake after unlocking).
-    fn try_now(&mut self, now: Instant) -> Option<Option<Unparker>>;
-    /// With the lock held: queues an entry for `case` of the call waiting on `waiter`.
-    fn register(&mut self, waiter: &Waiter, case: usize);
-    /// With the lock held: takes the entry off its queue, if it is there (W1).
-    fn unregister(&mut self);
-    /// After `Done(case)` for this operation: moves the outcome out of the entry (C2).
-    fn complete(&mut self);
-    /// When a timer operation could next proceed.
-    fn next_due(&self) -> Option<Instant>;
-    /// The `Sender` or `Receiver` this operation was made with (checked on completion).
-    fn handle(&self) -> *const ();
-    /// Where the outcome is stored: `Option<Result<T, RecvError>>` for a receive,
-    /// `Option<Result<(), SendError<T>>>` for a send.
-    fn outcome(&mut self) -> *mut ();
-    fn is_send(&self) -> bool;
+/// One operation of a select, with its message or outcome. Public (hidden) only so that the
+/// `select!` macro can name it; its methods live in the crate-private `OpImpl` (sealed).
+#[doc(hidden)]
+pub trait Op: sealed::OpImpl {}
+
+impl<T> Op for SendOp<'_, T> {}
+impl<T> Op for RecvOp<'_, T> {}
+
+mod sealed {
+    use std::time::Instant;
+
+    use crate::chan::waiter::Waiter;
+    use crate::park::Unparker;
+
+    /// What a select does with one operation. Unnameable outside `select.rs` (this module is
+    /// private), so the crate-private types in its signatures stay private.
+    #[allow(private_interfaces)]
+    pub trait OpImpl {
+        /// The channel whose lock this operation needs (`None`: a timer, no lock).
+        fn lock_key(&self) -> Option<usize>;
+        fn lock(&self);
+        /// # Safety
+        /// The lock was taken by `lock` on this thread and nothing borrowed from it remains.
+        unsafe fn unlock(&self);
+        /// With the lock held: completes the operation if it can proceed now; `Some(wake)` if it
+        /// did (wake after unlocking).
+        fn try_now(&mut self, now: Option<Instant>) -> Option<Option<Unparker>>;
+        /// With the lock held: queues an entry for `case` of the call waiting on `waiter`.
+        fn register(&mut self, waiter: &Waiter, case: usize);
+        /// With the lock held: takes the entry off its queue, if it is there (W1).
+        fn unregister(&mut self);
+        /// After `Done(case)` for this operation: moves the outcome out of the entry (C2).
+        fn complete(&mut self);
+        /// When a timer operation could next proceed.
+        fn next_due(&self) -> Option<Instant>;
+        /// The `Sender` or `Receiver` this operation was made with (checked on completion).
+        fn handle(&self) -> *const ();
+        /// Where the outcome is stored: `Option<Result<T, RecvError>>` for a receive,
+        /// `Option<Result<(), SendError<T>>>` for a send.
+        fn outcome(&mut self) -> *mut ();
+        fn is_send(&self) -> bool;
+    }
 }
 
-struct SendOp<'a, T> {
+/// A send operation of a select (for `select!`; not public API).
+#[doc(hidden)]
+pub struct SendOp<'a, T> {
     tx: &'a Sender<T>,
     msg: Option<T>,
     entry: Option<Entry<T>>,
     outcome: Option<Result<(), SendError<T>>>,
 }
 
-struct RecvOp<'a, T> {
+/// A receive operation of a select (for `select!`; not public API).
+#[doc(hidden)]
+pub struct RecvOp<'a, T> {
     rx: &'a Receiver<T>,
     entry: Option<Entry<T>>,
     outcome: Option<Result<T, RecvError>>,
+}
+
+impl<'a, T> SendOp<'a, T> {
+    pub fn new(tx: &'a Sender<T>, msg: T) -> Self {
+        SendOp {
+            tx,
+            msg: Some(msg),
+            entry: None,
+            outcome: None,
+        }
+    }
+
+    /// The outcome, if this operation was the one completed.
+    pub fn take_outcome(&mut self) -> Option<Result<(), SendError<T>>> {
+        self.outcome.take()
+    }
+}
+
+impl<'a, T> RecvOp<'a, T> {
+    pub fn new(rx: &'a Receiver<T>) -> Self {
+        RecvOp {
+            rx,
+            entry: None,
+            outcome: None,
+        }
+    }
+
+    /// The outcome, if this operation was the one completed.
+    pub fn take_outcome(&mut self) -> Option<Result<T, RecvError>> {
+        self.outcome.take()
+    }
+}
+
+impl<T> fmt::Debug for SendOp<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("SendOp { .. }")
+    }
+}
+
+impl<T> fmt::Debug for RecvOp<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("RecvOp { .. }")
+    }
 }
 
 impl<T> SendOp<'_, T> {
@@ -72,7 +136,10 @@ impl<T> SendOp<'_, T> {
     }
 }
 
-impl<T> Op for SendOp<'_, T> {
+// `OpImpl` cannot be named outside this module (sealed), so its crate-private types do not
+// leak, whatever the lint sees through the public operation types.
+#[allow(private_interfaces)]
+impl<T> sealed::OpImpl for SendOp<'_, T> {
     fn lock_key(&self) -> Option<usize> {
         Some(self.chan() as *const Chan<T> as usize)
     }
@@ -86,7 +153,7 @@ impl<T> Op for SendOp<'_, T> {
         unsafe { self.chan().unlock_raw() }
     }
 
-    fn try_now(&mut self, _now: Instant) -> Option<Option<Unparker>> {
+    fn try_now(&mut self, _now: Option<Instant>) -> Option<Option<Unparker>> {
         let msg = self.msg.take()?;
         // SAFETY: SE2: `Select` holds this channel's lock (taken through `lock`); the reference
         // ends with this call.
@@ -155,7 +222,8 @@ impl<T> Op for SendOp<'_, T> {
     }
 }
 
-impl<T> Op for RecvOp<'_, T> {
+#[allow(private_interfaces)]
+impl<T> sealed::OpImpl for RecvOp<'_, T> {
     fn lock_key(&self) -> Option<usize> {
         match &self.rx.flavor {
             Flavor::Chan(chan) => Some(&**chan as *const Chan<T> as usize),
@@ -176,7 +244,7 @@ impl<T> Op for RecvOp<'_, T> {
         }
     }
 
-    fn try_now(&mut self, now: Instant) -> Option<Option<Unparker>> {
+    fn try_now(&mut self, now: Option<Instant>) -> Option<Option<Unparker>> {
         let instant = match &self.rx.flavor {
             Flavor::Chan(chan) => {
                 // SAFETY: SE2: `Select` holds this channel's lock; the reference ends here.
@@ -193,8 +261,8 @@ impl<T> Op for RecvOp<'_, T> {
                     TryRecv::Empty => None,
                 };
             }
-            Flavor::At(at) => at.try_recv(now)?,
-            Flavor::Tick(tick) => tick.try_recv(now)?,
+            Flavor::At(at) => at.try_recv(now.unwrap_or_else(Instant::now))?,
+            Flavor::Tick(tick) => tick.try_recv(now.unwrap_or_else(Instant::now))?,
             Flavor::Never => return None,
         };
         // SAFETY: timer flavors only exist in a `Receiver<Instant>`.
@@ -299,22 +367,13 @@ impl<'a> Select<'a> {
 
     /// Adds sending `msg` on `tx`; returns the operation's index.
     pub fn send<T>(&mut self, tx: &'a Sender<T>, msg: T) -> usize {
-        self.ops.push(Box::new(SendOp {
-            tx,
-            msg: Some(msg),
-            entry: None,
-            outcome: None,
-        }));
+        self.ops.push(Box::new(SendOp::new(tx, msg)));
         self.ops.len() - 1
     }
 
     /// Adds receiving on `rx`; returns the operation's index.
     pub fn recv<T>(&mut self, rx: &'a Receiver<T>) -> usize {
-        self.ops.push(Box::new(RecvOp {
-            rx,
-            entry: None,
-            outcome: None,
-        }));
+        self.ops.push(Box::new(RecvOp::new(rx)));
         self.ops.len() - 1
     }
 
@@ -364,84 +423,127 @@ impl<'a> Select<'a> {
         }
     }
 
-    /// The select algorithm (SE1–SE4). Returns the completed operation, or `None` for
-    /// "nothing ready" (`Wait::No`) or the deadline.
     fn run(&mut self, wait: Wait) -> Option<usize> {
-        let order = random_order(self.ops.len());
-        // SE2: each channel locked once, in address order.
-        let mut locks: Vec<(usize, usize)> = self
-            .ops
-            .iter()
-            .enumerate()
-            .filter_map(|(i, op)| op.lock_key().map(|k| (k, i)))
-            .collect();
-        locks.sort_unstable();
-        locks.dedup_by_key(|(k, _)| *k);
-        loop {
-            let now = Instant::now();
-            self.lock_all(&locks);
-            // SE1: the first ready operation in random order.
-            for &i in &order {
-                if let Some(wake) = self.ops[i].try_now(now) {
-                    self.unlock_all(&locks);
-                    wake_one(wake);
-                    return Some(i);
-                }
+        let mut ops: Vec<&mut (dyn Op + 'a)> = self.ops.iter_mut().map(|op| &mut **op).collect();
+        run(&mut ops, wait)
+    }
+}
+
+/// Arms of a select up to this many need no heap allocation in `run`.
+const INLINE_OPS: usize = 32;
+
+/// The select algorithm (SE1–SE4) over `ops`, which must not move while it runs (their
+/// entries are queued by address). Returns the index of the completed operation (its outcome
+/// is in it), or `None` for "nothing ready" (`Wait::No`) or the deadline. Public only for the
+/// `select!` macro.
+#[doc(hidden)]
+pub fn run(ops: &mut [&mut (dyn Op + '_)], wait: Wait) -> Option<usize> {
+    let n = ops.len();
+    // SE1: a random order. SE2: each channel locked once, in address order.
+    let (mut order_buf, mut order_vec) = ([0usize; INLINE_OPS], Vec::new());
+    let order: &mut [usize] = if n <= INLINE_OPS {
+        &mut order_buf[..n]
+    } else {
+        order_vec.resize(n, 0);
+        &mut order_vec
+    };
+    random_order(order);
+    let (mut lock_buf, mut lock_vec) = ([(0usize, 0usize); INLINE_OPS], Vec::new());
+    let mut nlocks = 0;
+    let mut timers = false;
+    for (i, op) in ops.iter().enumerate() {
+        match op.lock_key() {
+            Some(key) if n <= INLINE_OPS => {
+                lock_buf[nlocks] = (key, i);
+                nlocks += 1;
             }
-            let deadline = match wait {
-                Wait::No => None,
-                Wait::Until(d) => d,
-            };
-            if matches!(wait, Wait::No) || deadline.is_some_and(|d| now >= d) {
-                self.unlock_all(&locks);
-                return None;
-            }
-            // SE3: register everywhere, then park once.
-            let waiter = Waiter::new();
-            for (i, op) in self.ops.iter_mut().enumerate() {
-                op.register(&waiter, i);
-            }
-            self.unlock_all(&locks);
-            let wake_at = self
-                .ops
-                .iter()
-                .filter_map(|op| op.next_due())
-                .chain(deadline)
-                .min();
-            let done = waiter.wait(wake_at);
-            // SE4: every entry off its queue before `waiter` goes away (W1).
-            self.lock_all(&locks);
-            for (i, op) in self.ops.iter_mut().enumerate() {
-                if Some(i) != done {
-                    op.unregister();
-                }
-            }
-            self.unlock_all(&locks);
-            if let Some(i) = done {
-                self.ops[i].complete();
+            Some(key) => lock_vec.push((key, i)),
+            None => timers = true,
+        }
+    }
+    let locks: &mut [(usize, usize)] = if n <= INLINE_OPS {
+        &mut lock_buf[..nlocks]
+    } else {
+        &mut lock_vec
+    };
+    locks.sort_unstable();
+    let mut unique = 0;
+    for i in 0..locks.len() {
+        if unique == 0 || locks[unique - 1].0 != locks[i].0 {
+            locks[unique] = locks[i];
+            unique += 1;
+        }
+    }
+    let locks = &locks[..unique];
+    let deadline = match wait {
+        Wait::No => None,
+        Wait::Until(d) => d,
+    };
+    // The clock is read only when a timer or a deadline needs it.
+    let needs_clock = timers || deadline.is_some();
+    loop {
+        let now = needs_clock.then(Instant::now);
+        lock_all(ops, locks);
+        // SE1: the first ready operation in random order.
+        for &i in order.iter() {
+            if let Some(wake) = ops[i].try_now(now) {
+                unlock_all(ops, locks);
+                wake_one(wake);
                 return Some(i);
             }
         }
-    }
-
-    fn lock_all(&self, locks: &[(usize, usize)]) {
-        for &(_, i) in locks {
-            self.ops[i].lock();
+        if matches!(wait, Wait::No) || deadline.is_some_and(|d| now.is_some_and(|now| now >= d)) {
+            unlock_all(ops, locks);
+            return None;
         }
-    }
-
-    fn unlock_all(&self, locks: &[(usize, usize)]) {
-        for &(_, i) in locks.iter().rev() {
-            // SAFETY: `lock_all` took exactly these locks on this thread, and the operations
-            // keep no reference into the channel states between calls.
-            unsafe { self.ops[i].unlock() };
+        // SE3: register everywhere, then park once.
+        let waiter = Waiter::new();
+        for (i, op) in ops.iter_mut().enumerate() {
+            op.register(&waiter, i);
+        }
+        unlock_all(ops, locks);
+        let wake_at = ops
+            .iter()
+            .filter_map(|op| op.next_due())
+            .chain(deadline)
+            .min();
+        let done = waiter.wait(wake_at);
+        // SE4: every entry off its queue before `waiter` goes away (W1).
+        lock_all(ops, locks);
+        for (i, op) in ops.iter_mut().enumerate() {
+            if Some(i) != done {
+                op.unregister();
+            }
+        }
+        unlock_all(ops, locks);
+        if let Some(i) = done {
+            ops[i].complete();
+            return Some(i);
         }
     }
 }
 
-#[derive(Clone, Copy)]
-enum Wait {
+fn lock_all(ops: &[&mut (dyn Op + '_)], locks: &[(usize, usize)]) {
+    for &(_, i) in locks {
+        ops[i].lock();
+    }
+}
+
+fn unlock_all(ops: &[&mut (dyn Op + '_)], locks: &[(usize, usize)]) {
+    for &(_, i) in locks.iter().rev() {
+        // SAFETY: `lock_all` took exactly these locks on this thread, and the operations keep
+        // no reference into the channel states between calls.
+        unsafe { ops[i].unlock() };
+    }
+}
+
+/// How long a select may wait (for `select!`; not public API).
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub enum Wait {
+    /// Not at all (`try_select`, `default`).
     No,
+    /// Until an operation completes, or the deadline if any.
     Until(Option<Instant>),
 }
 
@@ -511,14 +613,15 @@ impl Drop for SelectedOperation<'_, '_> {
     }
 }
 
-/// A random permutation of `0..n` (SE1).
-fn random_order(n: usize) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
+/// Fills `order` with a random permutation of `0..order.len()` (SE1).
+fn random_order(order: &mut [usize]) {
+    for (i, slot) in order.iter_mut().enumerate() {
+        *slot = i;
+    }
+    for i in (1..order.len()).rev() {
         let j = (next_random() % (i as u64 + 1)) as usize;
         order.swap(i, j);
     }
-    order
 }
 
 fn next_random() -> u64 {
