@@ -2087,7 +2087,6 @@ fn child_large_message() {
 }
 
 #[test]
-#[ignore = "BUG: in debug builds a by-value send costs ~24x the message size of coroutine stack, so a 4 KiB message overflows the default 64 KiB stack and aborts"]
 fn large_messages_fit_on_the_default_coroutine_stack() {
     watchdog(|| {
         let out = support::run_child_with_timeout("child_large_message", "large-message", &[], 20);

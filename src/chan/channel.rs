@@ -18,19 +18,28 @@ use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::park::Unparker;
 
-/// What a non-blocking send did.
-pub(crate) enum TrySend<T> {
+/// What a send did. Unless it is `Sent`, the message is still in the caller's `Option`.
+/// (Messages travel by `&mut Option<T>` so that a large one is not copied through every frame.)
+pub(crate) enum SendStatus {
     /// Sent; wake this receiver (after unlocking).
     Sent(Option<Unparker>),
-    Full(T),
-    Disconnected(T),
+    Full,
+    Disconnected,
 }
 
-/// What a non-blocking receive did.
-pub(crate) enum TryRecv<T> {
+/// What a receive did. On `Got`, the message is in the caller's `Option`.
+pub(crate) enum RecvStatus {
     /// Received; wake this sender (after unlocking).
-    Got(T, Option<Unparker>),
+    Got(Option<Unparker>),
     Empty,
+    Disconnected,
+}
+
+/// How a blocking operation ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    Done,
+    Timeout,
     Disconnected,
 }
 
@@ -93,75 +102,87 @@ impl<T> Chan<T> {
         }
     }
 
-    /// Under the lock: sends now if possible (CH1, CH2).
-    pub(crate) fn try_send_locked(&self, st: &mut State<T>, value: T) -> TrySend<T> {
+    /// Under the lock: sends `msg` now if possible (CH1, CH2).
+    pub(crate) fn try_send_locked(&self, st: &mut State<T>, msg: &mut Option<T>) -> SendStatus {
         if st.rx_gone {
-            return TrySend::Disconnected(value);
+            return SendStatus::Disconnected;
         }
         if let Some(mut receiver) = st.receivers_q.claim() {
-            receiver.put(value);
-            return TrySend::Sent(Some(receiver.finish()));
+            receiver.put(msg);
+            return SendStatus::Sent(Some(receiver.finish()));
         }
         if self.cap.is_none_or(|cap| st.buf.len() < cap) {
-            st.buf.push_back(value);
-            return TrySend::Sent(None);
+            if let Some(value) = msg.take() {
+                st.buf.push_back(value);
+            }
+            return SendStatus::Sent(None);
         }
-        TrySend::Full(value)
+        SendStatus::Full
     }
 
-    /// Under the lock: receives now if possible (CH1, CH2).
-    pub(crate) fn try_recv_locked(&self, st: &mut State<T>) -> TryRecv<T> {
-        if let Some(value) = st.buf.pop_front() {
+    /// Under the lock: receives into `out` now if possible (CH1, CH2).
+    pub(crate) fn try_recv_locked(&self, st: &mut State<T>, out: &mut Option<T>) -> RecvStatus {
+        *out = st.buf.pop_front();
+        if out.is_some() {
             // CH1: the freed slot goes to the oldest waiting sender.
             let wake = st.senders_q.claim().map(|mut sender| {
-                st.buf
-                    .push_back(sender.take().expect("a waiting sender holds its message"));
+                if let Some(value) = sender.take() {
+                    st.buf.push_back(value);
+                }
                 sender.finish()
             });
-            return TryRecv::Got(value, wake);
+            return RecvStatus::Got(wake);
         }
         if let Some(mut sender) = st.senders_q.claim() {
-            let value = sender.take().expect("a waiting sender holds its message");
-            return TryRecv::Got(value, Some(sender.finish()));
+            *out = sender.take();
+            return RecvStatus::Got(Some(sender.finish()));
         }
         if st.tx_gone {
-            TryRecv::Disconnected
+            RecvStatus::Disconnected
         } else {
-            TryRecv::Empty
+            RecvStatus::Empty
         }
     }
 
-    pub(crate) fn try_send(&self, value: T) -> TrySend<T> {
+    pub(crate) fn try_send(&self, msg: &mut Option<T>) -> SendStatus {
         let mut st = self.state.lock();
-        let r = self.try_send_locked(&mut st, value);
+        let r = self.try_send_locked(&mut st, msg);
         drop(st);
+        if let SendStatus::Sent(wake) = r {
+            wake_one(wake);
+            return SendStatus::Sent(None);
+        }
         r
     }
 
-    pub(crate) fn try_recv(&self) -> TryRecv<T> {
+    pub(crate) fn try_recv(&self, out: &mut Option<T>) -> RecvStatus {
         let mut st = self.state.lock();
-        let r = self.try_recv_locked(&mut st);
+        let r = self.try_recv_locked(&mut st, out);
         drop(st);
+        if let RecvStatus::Got(wake) = r {
+            wake_one(wake);
+            return RecvStatus::Got(None);
+        }
         r
     }
 
-    /// Blocking send: `Ok` sent; `Err((timed_out, message))` gives the message back.
-    pub(crate) fn send(&self, value: T, deadline: Option<Instant>) -> Result<(), (bool, T)> {
+    /// Blocking send of `msg`; unless it returns `Done`, the message is back in `msg`.
+    pub(crate) fn send(&self, msg: &mut Option<T>, deadline: Option<Instant>) -> Ended {
         let mut st = self.state.lock();
-        let value = match self.try_send_locked(&mut st, value) {
-            TrySend::Sent(wake) => {
+        match self.try_send_locked(&mut st, msg) {
+            SendStatus::Sent(wake) => {
                 drop(st);
                 wake_one(wake);
-                return Ok(());
+                return Ended::Done;
             }
-            TrySend::Disconnected(v) => return Err((false, v)),
-            TrySend::Full(v) => v,
-        };
+            SendStatus::Disconnected => return Ended::Disconnected,
+            SendStatus::Full => {}
+        }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err((true, value));
+            return Ended::Timeout;
         }
         let waiter = Waiter::new();
-        let mut entry = Entry::new(&waiter, 0, Some(value));
+        let mut entry = Entry::new(&waiter, 0, msg.take());
         st.senders_q.push(&entry);
         drop(st);
         let done = waiter.wait(deadline);
@@ -169,29 +190,29 @@ impl<T> Chan<T> {
             // W1: off the queue before the entry goes away.
             self.state.lock().senders_q.remove(&entry);
         }
-        match (done, entry.take()) {
-            (Some(_), None) => Ok(()),
+        *msg = entry.take();
+        match (done, msg.is_some()) {
+            (Some(_), false) => Ended::Done,
             // Completed by the receivers' disconnection (CH4): the message comes back.
-            (Some(_), Some(v)) => Err((false, v)),
-            (None, Some(v)) => Err((true, v)),
-            (None, None) => unreachable!("an aborted send keeps its message"),
+            (Some(_), true) => Ended::Disconnected,
+            (None, _) => Ended::Timeout,
         }
     }
 
-    /// Blocking receive: `Ok(value)`, or `Err(timed_out)`.
-    pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, bool> {
+    /// Blocking receive into `out` (`Done`: the message is there).
+    pub(crate) fn recv(&self, out: &mut Option<T>, deadline: Option<Instant>) -> Ended {
         let mut st = self.state.lock();
-        match self.try_recv_locked(&mut st) {
-            TryRecv::Got(v, wake) => {
+        match self.try_recv_locked(&mut st, out) {
+            RecvStatus::Got(wake) => {
                 drop(st);
                 wake_one(wake);
-                return Ok(v);
+                return Ended::Done;
             }
-            TryRecv::Disconnected => return Err(false),
-            TryRecv::Empty => {}
+            RecvStatus::Disconnected => return Ended::Disconnected,
+            RecvStatus::Empty => {}
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(true);
+            return Ended::Timeout;
         }
         let waiter = Waiter::new();
         let mut entry = Entry::new(&waiter, 0, None);
@@ -201,11 +222,12 @@ impl<T> Chan<T> {
         if done.is_none() {
             self.state.lock().receivers_q.remove(&entry);
         }
-        match (done, entry.take()) {
-            (Some(_), Some(v)) => Ok(v),
+        *out = entry.take();
+        match (done, out.is_some()) {
+            (Some(_), true) => Ended::Done,
             // Completed by the senders' disconnection (CH4).
-            (Some(_), None) => Err(false),
-            (None, _) => Err(true),
+            (Some(_), false) => Ended::Disconnected,
+            (None, _) => Ended::Timeout,
         }
     }
 

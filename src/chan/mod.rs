@@ -39,7 +39,7 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use channel::{Chan, TryRecv, TrySend, wake_one};
+use channel::{Chan, Ended, RecvStatus, SendStatus};
 pub use error::{
     RecvError, RecvTimeoutError, SelectTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySelectError, TrySendError,
@@ -105,6 +105,14 @@ pub fn never<T>() -> Receiver<T> {
     }
 }
 
+/// The message an operation left in its `Option` (it is there by the operation's contract).
+fn take_back<T>(msg: Option<T>) -> T {
+    match msg {
+        Some(v) => v,
+        None => crate::runtime::fatal("a channel operation lost track of its message"),
+    }
+}
+
 fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
@@ -147,18 +155,20 @@ impl<T> Sender<T> {
     /// Sends `msg`, blocking while the channel is full (for a rendezvous channel: until a
     /// receiver takes it). Fails, giving `msg` back, when every receiver is gone.
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
-        self.chan.send(msg, None).map_err(|(_, v)| SendError(v))
+        let mut msg = Some(msg);
+        match self.chan.send(&mut msg, None) {
+            Ended::Done => Ok(()),
+            _ => Err(SendError(take_back(msg))),
+        }
     }
 
     /// Sends `msg` if that is possible without blocking.
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
-        match self.chan.try_send(msg) {
-            TrySend::Sent(wake) => {
-                wake_one(wake);
-                Ok(())
-            }
-            TrySend::Full(v) => Err(TrySendError::Full(v)),
-            TrySend::Disconnected(v) => Err(TrySendError::Disconnected(v)),
+        let mut msg = Some(msg);
+        match self.chan.try_send(&mut msg) {
+            SendStatus::Sent(_) => Ok(()),
+            SendStatus::Full => Err(TrySendError::Full(take_back(msg))),
+            SendStatus::Disconnected => Err(TrySendError::Disconnected(take_back(msg))),
         }
     }
 
@@ -173,13 +183,12 @@ impl<T> Sender<T> {
     }
 
     fn send_until(&self, msg: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        self.chan.send(msg, deadline).map_err(|(timed_out, v)| {
-            if timed_out {
-                SendTimeoutError::Timeout(v)
-            } else {
-                SendTimeoutError::Disconnected(v)
-            }
-        })
+        let mut msg = Some(msg);
+        match self.chan.send(&mut msg, deadline) {
+            Ended::Done => Ok(()),
+            Ended::Timeout => Err(SendTimeoutError::Timeout(take_back(msg))),
+            Ended::Disconnected => Err(SendTimeoutError::Disconnected(take_back(msg))),
+        }
     }
 
     /// Messages in the buffer now.
@@ -212,20 +221,22 @@ impl<T> Receiver<T> {
     /// Receives a message, blocking until one is ready. Fails when the channel is empty and
     /// every sender is gone.
     pub fn recv(&self) -> Result<T, RecvError> {
-        self.recv_until(None).map_err(|_| RecvError)
+        let mut out = None;
+        match self.recv_into(&mut out, None) {
+            Ended::Done => Ok(take_back(out)),
+            _ => Err(RecvError),
+        }
     }
 
     /// Receives a message if one is ready.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         let instant = match &self.flavor {
             Flavor::Chan(chan) => {
-                return match chan.try_recv() {
-                    TryRecv::Got(v, wake) => {
-                        wake_one(wake);
-                        Ok(v)
-                    }
-                    TryRecv::Empty => Err(TryRecvError::Empty),
-                    TryRecv::Disconnected => Err(TryRecvError::Disconnected),
+                let mut out = None;
+                return match chan.try_recv(&mut out) {
+                    RecvStatus::Got(_) => Ok(take_back(out)),
+                    RecvStatus::Empty => Err(TryRecvError::Empty),
+                    RecvStatus::Disconnected => Err(TryRecvError::Disconnected),
                 };
             }
             Flavor::At(at) => at.try_recv(Instant::now()),
@@ -251,30 +262,39 @@ impl<T> Receiver<T> {
     }
 
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        match &self.flavor {
-            Flavor::Chan(chan) => chan.recv(deadline).map_err(|timed_out| {
-                if timed_out {
-                    RecvTimeoutError::Timeout
-                } else {
-                    RecvTimeoutError::Disconnected
-                }
-            }),
-            _ => loop {
-                let now = Instant::now();
-                if let Ok(v) = self.try_recv() {
-                    return Ok(v);
-                }
-                if deadline.is_some_and(|d| now >= d) {
-                    return Err(RecvTimeoutError::Timeout);
-                }
-                let due = self.timer_due();
-                let wake_at = match (due, deadline) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                // Nobody unparks us: we wake at the due time or the deadline (or never).
-                crate::park::park(wake_at);
-            },
+        let mut out = None;
+        match self.recv_into(&mut out, deadline) {
+            Ended::Done => Ok(take_back(out)),
+            Ended::Timeout => Err(RecvTimeoutError::Timeout),
+            Ended::Disconnected => Err(RecvTimeoutError::Disconnected),
+        }
+    }
+
+    /// Receives into `out` (`Done`: the message is there).
+    fn recv_into(&self, out: &mut Option<T>, deadline: Option<Instant>) -> Ended {
+        let Flavor::Chan(chan) = &self.flavor else {
+            return self.recv_timer(out, deadline);
+        };
+        chan.recv(out, deadline)
+    }
+
+    /// `recv_into` for the timer flavors: park until the due time or the deadline.
+    fn recv_timer(&self, out: &mut Option<T>, deadline: Option<Instant>) -> Ended {
+        loop {
+            let now = Instant::now();
+            if let Ok(v) = self.try_recv() {
+                *out = Some(v);
+                return Ended::Done;
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                return Ended::Timeout;
+            }
+            let wake_at = match (self.timer_due(), deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            // Nobody unparks us: we wake at the due time or the deadline (or never).
+            crate::park::park(wake_at);
         }
     }
 

@@ -20,7 +20,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::channel::{Chan, TryRecv, TrySend, wake_one};
+use super::channel::{Chan, RecvStatus, SendStatus, wake_one};
 use super::error::{RecvError, SelectTimeoutError, SendError, TrySelectError};
 use super::waiter::{Entry, Waiter};
 use super::{Flavor, Receiver, Sender, instant_as};
@@ -154,23 +154,22 @@ impl<T> sealed::OpImpl for SendOp<'_, T> {
     }
 
     fn try_now(&mut self, _now: Option<Instant>) -> Option<Option<Unparker>> {
-        let msg = self.msg.take()?;
-        // SAFETY: SE2: `Select` holds this channel's lock (taken through `lock`); the reference
-        // ends with this call.
+        // A send completed by an earlier select of a reused `Select` is spent.
+        self.msg.as_ref()?;
+        // SAFETY: SE2: the select holds this channel's lock (taken through `lock`); the
+        // reference ends with this call.
         let st = unsafe { self.tx.chan.state_raw() };
-        match self.tx.chan.try_send_locked(st, msg) {
-            TrySend::Sent(wake) => {
+        match self.tx.chan.try_send_locked(st, &mut self.msg) {
+            SendStatus::Sent(wake) => {
                 self.outcome = Some(Ok(()));
                 Some(wake)
             }
-            TrySend::Disconnected(v) => {
-                self.outcome = Some(Err(SendError(v)));
+            SendStatus::Disconnected => {
+                let msg = self.msg.take().expect("a refused send keeps its message");
+                self.outcome = Some(Err(SendError(msg)));
                 Some(None)
             }
-            TrySend::Full(v) => {
-                self.msg = Some(v);
-                None
-            }
+            SendStatus::Full => None,
         }
     }
 
@@ -249,16 +248,17 @@ impl<T> sealed::OpImpl for RecvOp<'_, T> {
             Flavor::Chan(chan) => {
                 // SAFETY: SE2: `Select` holds this channel's lock; the reference ends here.
                 let st = unsafe { chan.state_raw() };
-                return match chan.try_recv_locked(st) {
-                    TryRecv::Got(v, wake) => {
-                        self.outcome = Some(Ok(v));
+                let mut out = None;
+                return match chan.try_recv_locked(st, &mut out) {
+                    RecvStatus::Got(wake) => {
+                        self.outcome = out.map(Ok);
                         Some(wake)
                     }
-                    TryRecv::Disconnected => {
+                    RecvStatus::Disconnected => {
                         self.outcome = Some(Err(RecvError));
                         Some(None)
                     }
-                    TryRecv::Empty => None,
+                    RecvStatus::Empty => None,
                 };
             }
             Flavor::At(at) => at.try_recv(now.unwrap_or_else(Instant::now))?,

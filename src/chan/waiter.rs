@@ -112,10 +112,10 @@ impl<T> Claimed<T> {
         unsafe { (*self.entry.as_ref().slot.get()).take() }
     }
 
-    /// Puts a message in a receive's claimed entry.
-    pub(crate) fn put(&mut self, value: T) {
+    /// Moves a message into a receive's claimed entry.
+    pub(crate) fn put(&mut self, msg: &mut Option<T>) {
         // SAFETY: as in `take`.
-        unsafe { *self.entry.as_ref().slot.get() = Some(value) };
+        unsafe { *self.entry.as_ref().slot.get() = msg.take() };
     }
 
     /// Publishes the transfer (C2) and returns how to wake the owner (C3: the entry must not
