@@ -1,4 +1,5 @@
-//! Error types of `weft::chan`, in crossbeam-channel's shapes and with its messages.
+//! Error types of `weft::chan`, in crossbeam-channel's shapes and with its messages. Plain
+//! values: `Send`/`Sync` when the message type is.
 
 use std::fmt;
 

@@ -420,19 +420,22 @@ impl<T> fmt::Debug for Receiver<T> {
     }
 }
 
-/// Blocking iterator over a receiver's messages ([`Receiver::iter`]).
+/// Blocking iterator over a receiver's messages ([`Receiver::iter`]): `next` parks the
+/// calling coroutine (or blocks the thread) until a message arrives, and ends once the channel
+/// is empty and disconnected. `Send`/`Sync` as `&Receiver<T>`.
 #[derive(Debug)]
 pub struct Iter<'a, T> {
     rx: &'a Receiver<T>,
 }
 
-/// Non-blocking iterator over the messages ready now ([`Receiver::try_iter`]).
+/// Non-blocking iterator over the messages ready now ([`Receiver::try_iter`]); never blocks.
 #[derive(Debug)]
 pub struct TryIter<'a, T> {
     rx: &'a Receiver<T>,
 }
 
-/// Owning blocking iterator (`Receiver`'s `IntoIterator`).
+/// Owning blocking iterator (`Receiver`'s `IntoIterator`); blocks as [`Iter`]. `Send`/`Sync`
+/// as `Receiver<T>`.
 #[derive(Debug)]
 pub struct IntoIter<T> {
     rx: Receiver<T>,

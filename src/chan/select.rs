@@ -549,6 +549,8 @@ pub enum Wait {
 
 /// The operation a [`Select`] completed. Finish it with [`send`](SelectedOperation::send) or
 /// [`recv`](SelectedOperation::recv), passing the same handle that was given to the `Select`.
+/// Those never block (the operation already happened). Not `Send`, like the `Select` it
+/// borrows.
 pub struct SelectedOperation<'s, 'a> {
     op: &'s mut (dyn Op + 'a),
     index: usize,
