@@ -18,6 +18,7 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use super::channel::{Chan, RecvStatus, SendStatus, wake_one};
@@ -424,7 +425,11 @@ impl<'a> Select<'a> {
     }
 
     fn run(&mut self, wait: Wait) -> Option<usize> {
-        let mut ops: Vec<&mut (dyn Op + 'a)> = self.ops.iter_mut().map(|op| &mut **op).collect();
+        let mut ops: Vec<&mut dyn Op> = self
+            .ops
+            .iter_mut()
+            .map(|op| &mut **op as &mut dyn Op)
+            .collect();
         run(&mut ops, wait)
     }
 }
@@ -437,7 +442,7 @@ const INLINE_OPS: usize = 32;
 /// is in it), or `None` for "nothing ready" (`Wait::No`) or the deadline. Public only for the
 /// `select!` macro.
 #[doc(hidden)]
-pub fn run(ops: &mut [&mut (dyn Op + '_)], wait: Wait) -> Option<usize> {
+pub fn run<'o>(ops: &mut [&'o mut (dyn Op + 'o)], wait: Wait) -> Option<usize> {
     let n = ops.len();
     // SE1: a random order. SE2: each channel locked once, in address order.
     let (mut order_buf, mut order_vec) = ([0usize; INLINE_OPS], Vec::new());
@@ -483,43 +488,84 @@ pub fn run(ops: &mut [&mut (dyn Op + '_)], wait: Wait) -> Option<usize> {
     let needs_clock = timers || deadline.is_some();
     loop {
         let now = needs_clock.then(Instant::now);
-        lock_all(ops, locks);
-        // SE1: the first ready operation in random order.
-        for &i in order.iter() {
-            if let Some(wake) = ops[i].try_now(now) {
-                unlock_all(ops, locks);
+        // Made only if the call must wait; it outlives the locked part (entries point to it).
+        let mut waiter: Option<Waiter> = None;
+        let step = with_locks(ops, locks, |ops| {
+            // SE1: the first ready operation in random order.
+            for &i in order.iter() {
+                if let Some(wake) = ops[i].try_now(now) {
+                    return Step::Done(i, wake);
+                }
+            }
+            if matches!(wait, Wait::No) || deadline.is_some_and(|d| now.is_some_and(|n| n >= d)) {
+                return Step::GiveUp;
+            }
+            // SE3: register everywhere (under all the locks), then park once.
+            let waiter = waiter.insert(Waiter::new());
+            for (i, op) in ops.iter_mut().enumerate() {
+                op.register(waiter, i);
+            }
+            Step::Wait
+        });
+        match step {
+            Step::Done(i, wake) => {
                 wake_one(wake);
                 return Some(i);
             }
+            Step::GiveUp => return None,
+            Step::Wait => {}
         }
-        if matches!(wait, Wait::No) || deadline.is_some_and(|d| now.is_some_and(|now| now >= d)) {
-            unlock_all(ops, locks);
-            return None;
-        }
-        // SE3: register everywhere, then park once.
-        let waiter = Waiter::new();
-        for (i, op) in ops.iter_mut().enumerate() {
-            op.register(&waiter, i);
-        }
-        unlock_all(ops, locks);
         let wake_at = ops
             .iter()
             .filter_map(|op| op.next_due())
             .chain(deadline)
             .min();
-        let done = waiter.wait(wake_at);
+        let done = match &waiter {
+            Some(waiter) => waiter.wait(wake_at),
+            None => unreachable!("a select that waits has registered"),
+        };
         // SE4: every entry off its queue before `waiter` goes away (W1).
-        lock_all(ops, locks);
-        for (i, op) in ops.iter_mut().enumerate() {
-            if Some(i) != done {
-                op.unregister();
+        with_locks(ops, locks, |ops| {
+            for (i, op) in ops.iter_mut().enumerate() {
+                if Some(i) != done {
+                    op.unregister();
+                }
             }
-        }
-        unlock_all(ops, locks);
+        });
         if let Some(i) = done {
             ops[i].complete();
             return Some(i);
         }
+    }
+}
+
+/// What the locked part of one round of `run` decided.
+enum Step {
+    Done(usize, Option<Unparker>),
+    GiveUp,
+    Wait,
+}
+
+/// Runs `f` with the locks of all the select's channels held (SE2) and always releases them: a
+/// panic in there (which would be a bug in weft) unwinds after every entry `f` may have queued
+/// is taken off again (W1) and the locks are free, instead of leaving the channels locked and
+/// their other parties hanging.
+fn with_locks<'o, R>(
+    ops: &mut [&'o mut (dyn Op + 'o)],
+    locks: &[(usize, usize)],
+    f: impl FnOnce(&mut [&'o mut (dyn Op + 'o)]) -> R,
+) -> R {
+    lock_all(ops, locks);
+    let result = panic::catch_unwind(AssertUnwindSafe(|| f(&mut *ops)));
+    if result.is_err() {
+        for op in ops.iter_mut() {
+            op.unregister();
+        }
+    }
+    unlock_all(ops, locks);
+    match result {
+        Ok(r) => r,
+        Err(payload) => panic::resume_unwind(payload),
     }
 }
 
