@@ -154,6 +154,9 @@ macro_rules! __select_gen {
             &mut [$( $crate::__select_ref!($case) ),*],
             $crate::__select_wait!([$($default)*]),
         );
+        // Each operation gives up its outcome and is dropped now, before the arm runs: the
+        // messages of the losing send arms (which may keep channels connected) go first.
+        $( $crate::__select_outcome!($case); )*
         $crate::__select_finish!(__selected [$($default)*] $($case)*)
     }};
 }
@@ -190,6 +193,17 @@ macro_rules! __select_ref {
 
 #[doc(hidden)]
 #[macro_export]
+macro_rules! __select_outcome {
+    (($kind:ident $id:ident $($rest:tt)*)) => {
+        let $id = {
+            let mut __op = $id;
+            __op.take_outcome()
+        };
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
 macro_rules! __select_wait {
     ([]) => {
         $crate::chan::__private::Wait::Until(::core::option::Option::None)
@@ -217,7 +231,7 @@ macro_rules! __select_finish {
     };
 }
 
-/// The arm to run is the one whose operation holds the outcome (exactly one does).
+/// The arm to run is the one whose operation gave an outcome (exactly one did).
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_dispatch {
@@ -225,7 +239,7 @@ macro_rules! __select_dispatch {
         ::core::unreachable!("select!: the selected operation has no arm")
     };
     (($kind:ident $id:ident ($($args:tt)*) ($res:pat) $body:block) $($rest:tt)*) => {
-        if let ::core::option::Option::Some(__outcome) = $id.take_outcome() {
+        if let ::core::option::Option::Some(__outcome) = $id {
             let $res = __outcome;
             $body
         } else {

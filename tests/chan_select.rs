@@ -1933,3 +1933,60 @@ fn timers_and_timeouts_racing_partners_lose_nothing() {
         );
     });
 }
+
+/// A `Select` whose only operation is a send that already completed can never complete again:
+/// `select` panics with a message (as crossbeam does for an empty `Select`) instead of hanging,
+/// and `try_select` finds nothing.
+#[test]
+fn select_on_only_spent_sends_panics_instead_of_hanging() {
+    watchdog(|| {
+        let (tx, rx) = chan::unbounded::<u32>();
+        let mut sel = Select::new();
+        let i = sel.send(&tx, 1);
+        let oper = sel.select();
+        assert_eq!(oper.index(), i);
+        assert_eq!(oper.send(&tx), Ok(()));
+        assert_eq!(rx.try_recv(), Ok(1));
+        assert!(
+            sel.try_select().is_err(),
+            "a spent send is never offered again"
+        );
+        let err = panic::catch_unwind(AssertUnwindSafe(|| {
+            let _ = sel.select();
+        }))
+        .expect_err("select on spent sends must panic, not hang");
+        let text = panic_text(&*err).unwrap_or_default();
+        assert!(text.contains("no operation can ever complete"), "{text}");
+        // An empty Select panics too.
+        let mut empty = Select::new();
+        assert!(
+            panic::catch_unwind(AssertUnwindSafe(|| {
+                let _ = empty.select();
+            }))
+            .is_err()
+        );
+    });
+}
+
+/// The messages of the losing send arms are dropped before the chosen arm runs, so a loser
+/// cannot keep a channel connected while the arm waits on it.
+#[test]
+fn losing_send_messages_are_dropped_before_the_arm_runs() {
+    watchdog(|| {
+        for _ in 0..200 {
+            let (ready_tx, ready_rx) = chan::unbounded::<u32>();
+            ready_tx.send(7).unwrap();
+            let (full_tx, _full_rx) = chan::bounded::<chan::Sender<u32>>(0);
+            let (reply_tx, reply_rx) = chan::unbounded::<u32>();
+            select! {
+                // Never ready: a rendezvous channel with no receiver waiting.
+                send(full_tx, reply_tx) -> _ => panic!("no receiver waits"),
+                recv(ready_rx) -> v => {
+                    assert_eq!(v, Ok(7));
+                    // The losing arm's message was the only sender of `reply`: it is gone.
+                    assert_eq!(reply_rx.try_recv(), Err(TryRecvError::Disconnected));
+                }
+            }
+        }
+    });
+}

@@ -68,6 +68,10 @@ mod sealed {
         /// `Option<Result<(), SendError<T>>>` for a send.
         fn outcome(&mut self) -> *mut ();
         fn is_send(&self) -> bool;
+        /// Whether the operation could still complete (a send is used up once it has).
+        fn can_complete(&self) -> bool;
+        /// Drops an outcome nobody took (a leaked `SelectedOperation` of an earlier round).
+        fn clear_outcome(&mut self);
     }
 }
 
@@ -220,6 +224,14 @@ impl<T> sealed::OpImpl for SendOp<'_, T> {
     fn is_send(&self) -> bool {
         true
     }
+
+    fn can_complete(&self) -> bool {
+        self.msg.is_some()
+    }
+
+    fn clear_outcome(&mut self) {
+        self.outcome = None;
+    }
 }
 
 #[allow(private_interfaces)]
@@ -310,6 +322,14 @@ impl<T> sealed::OpImpl for RecvOp<'_, T> {
     fn is_send(&self) -> bool {
         false
     }
+
+    fn can_complete(&self) -> bool {
+        true
+    }
+
+    fn clear_outcome(&mut self) {
+        self.outcome = None;
+    }
 }
 
 /// Waits on a set of channel operations known at run time and completes exactly one, as
@@ -361,7 +381,8 @@ impl Default for Select<'_> {
 }
 
 impl<'a> Select<'a> {
-    /// An empty set of operations (selecting on it blocks forever, or times out).
+    /// An empty set of operations. A `Select` may be used again: a receive can complete every
+    /// time, a send only once (its message is gone after that).
     pub fn new() -> Select<'a> {
         Select { ops: Vec::new() }
     }
@@ -387,7 +408,17 @@ impl<'a> Select<'a> {
     }
 
     /// Blocks until an operation completes.
+    ///
+    /// # Panics
+    /// If no operation can ever complete: none was added, or every one is a send that already
+    /// completed in an earlier select of this `Select` (as crossbeam panics on an empty
+    /// `Select`; waiting would hang forever).
     pub fn select(&mut self) -> SelectedOperation<'_, 'a> {
+        assert!(
+            self.ops.iter().any(|op| op.can_complete()),
+            "Select::select: no operation can ever complete (none was added, or every one is a \
+             send that already completed in an earlier select of this Select)"
+        );
         let index = self
             .run(Wait::Until(None))
             .expect("a select without deadline only returns with an operation");
@@ -425,6 +456,8 @@ impl<'a> Select<'a> {
     }
 
     fn run(&mut self, wait: Wait) -> Option<usize> {
+        // Outside the locks: an old outcome's drop is user code.
+        self.ops.iter_mut().for_each(|op| op.clear_outcome());
         let mut ops: Vec<&mut dyn Op> = self
             .ops
             .iter_mut()

@@ -38,6 +38,15 @@ impl Waiter {
     /// Blocks until an operation is completed for this call (`Some(case)`) or the deadline
     /// passes and the call is aborted (`None`).
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<usize> {
+        // W1 relies on this frame not being left while entries are queued: parking never
+        // unwinds today; if it ever did, abort with a message rather than free queued entries.
+        let guard = AbortOnUnwind;
+        let done = self.wait_inner(deadline);
+        std::mem::forget(guard);
+        done
+    }
+
+    fn wait_inner(&self, deadline: Option<Instant>) -> Option<usize> {
         loop {
             match self.sel.seen() {
                 Seen::Done(case) => return Some(case),
@@ -55,6 +64,15 @@ impl Waiter {
                 }
             }
         }
+    }
+}
+
+/// Aborts if dropped during unwinding (see `Waiter::wait`).
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        crate::runtime::fatal("a channel wait unwound while its entries were queued");
     }
 }
 
