@@ -63,6 +63,49 @@ fn child_coroutine_overflow() {
     child_report("survived", "yes");
 }
 
+/// Guards are installed in batches of up to 1,024 per system call (`process_madvise`): a stack
+/// far into a slab (16 KiB slots: about 3,270 per slab, so several batches) must be guarded too.
+#[test]
+fn child_overflow_far_into_a_slab() {
+    if !child_is("overflow-far") {
+        return;
+    }
+    let parked: Vec<_> = (0..3000)
+        .map(|_| {
+            Builder::new()
+                .stack_size(16 * 1024)
+                .spawn(thread::park)
+                .unwrap()
+        })
+        .collect();
+    let h = Builder::new()
+        .name("far-diver".into())
+        .stack_size(16 * 1024)
+        .spawn(|| {
+            weft::thread::park();
+            unbounded(0)
+        })
+        .unwrap();
+    child_report("id", h.thread().id());
+    h.thread().unpark();
+    let _ = h.join();
+    child_report("survived", "yes");
+    drop(parked);
+}
+
+#[test]
+fn a_stack_far_into_a_slab_is_guarded_too() {
+    watchdog(|| {
+        let out = run_child("child_overflow_far_into_a_slab", "overflow-far", &[]);
+        out.assert_failure();
+        assert_aborted(&out);
+        let id = out.stdout_value("id");
+        out.assert_stderr_contains(&format!("coroutine 'far-diver' (id {id})"))
+            .assert_stderr_contains("has overflowed its stack of 16 KiB");
+        assert!(!out.stdout.contains("[survived="), "{}", out.dump());
+    });
+}
+
 #[test]
 fn coroutine_stack_overflow_aborts_naming_the_coroutine() {
     watchdog(|| {
