@@ -36,14 +36,15 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 
-/// Worker threads of the weft runtime and of the multi-thread tokio runtimes.
-const WORKERS: usize = 2;
+mod support;
+
+use support::{Placement, WORKERS, spawn_placed, tokio_current_thread, tokio_multi_thread};
+
 /// Tasks per `spawn_join` batch (weft, tokio).
 const SPAWN_BATCH: usize = 100_000;
 /// Threads per `spawn_join` batch for std: OS threads are too expensive for 100k.
@@ -460,92 +461,7 @@ async fn tokio_pingpong(iters: u64) -> Duration {
 // helpers
 // ---------------------------------------------------------------------------------------------
 
-/// Where `spawn_placed` must put the new coroutine relative to the calling one.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Placement {
-    SameWorker,
-    OtherWorker,
-}
-
-/// Spawns `body` from the calling coroutine so that it runs on the caller's worker or on
-/// another one, and returns once it is placed (it is then parked, about to run `body`).
-///
-/// weft has no pinning API, but a started coroutine never changes worker (CO4). So each
-/// attempt spawns a probe that reports its OS thread and parks until it is told to run
-/// `body` or to quit; a misplaced probe quits and another is spawned. To land on this worker
-/// the caller yields (the worker runs its fresh queue before yielded coroutines); to land on
-/// another, the caller spins so that an idle worker steals the probe.
-fn spawn_placed<F>(placement: Placement, body: F) -> weft::thread::JoinHandle<()>
-where
-    F: FnOnce() + Send + 'static,
-{
-    const PENDING: u8 = 0;
-    const SAME: u8 = 1;
-    const OTHER: u8 = 2;
-    const RUN: u8 = 3;
-    const QUIT: u8 = 4;
-    let body = Arc::new(Mutex::new(Some(body)));
-    let here = std::thread::current().id();
-    for _attempt in 0..1000 {
-        let gate = Arc::new(AtomicU8::new(PENDING));
-        let (probe_gate, probe_body) = (gate.clone(), body.clone());
-        let probe = weft::thread::spawn(move || {
-            let at = if std::thread::current().id() == here {
-                SAME
-            } else {
-                OTHER
-            };
-            probe_gate.store(at, Ordering::Release);
-            loop {
-                match probe_gate.load(Ordering::Acquire) {
-                    RUN => break,
-                    QUIT => return,
-                    _ => weft::thread::park(),
-                }
-            }
-            let body = probe_body.lock().expect("not poisoned").take();
-            body.expect("run once")();
-        });
-        let spin_until = Instant::now() + Duration::from_millis(50);
-        let at = loop {
-            match gate.load(Ordering::Acquire) {
-                PENDING if placement == Placement::OtherWorker && Instant::now() < spin_until => {
-                    std::hint::spin_loop()
-                }
-                PENDING => weft::thread::yield_now(),
-                at => break at,
-            }
-        };
-        let wanted = match placement {
-            Placement::SameWorker => SAME,
-            Placement::OtherWorker => OTHER,
-        };
-        if at == wanted {
-            gate.store(RUN, Ordering::Release);
-            probe.thread().unpark();
-            return probe;
-        }
-        gate.store(QUIT, Ordering::Release);
-        probe.thread().unpark();
-        probe.join().expect("no panic");
-    }
-    panic!("could not place a coroutine {placement:?} in 1000 attempts");
-}
-
 /// `elapsed` measured over `done` operations, scaled to `wanted` operations.
 fn scale(elapsed: Duration, done: u64, wanted: u64) -> Duration {
     Duration::from_secs_f64(elapsed.as_secs_f64() * wanted as f64 / done.max(1) as f64)
-}
-
-fn tokio_multi_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .build()
-        .expect("tokio runtime")
-}
-
-fn tokio_current_thread() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("tokio runtime")
 }
