@@ -28,40 +28,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{Rng, watchdog};
+use support::{Rng, start, watchdog};
 use weft::chan::{self, Receiver, RecvError, Sender, TryRecvError, TrySendError};
 use weft::thread;
 use weft::{go, select};
 
 const MS: Duration = Duration::from_millis(1);
-
-/// A coroutine or an OS thread, joined the same way (never join an OS thread from inside a
-/// coroutine: that would block the coroutine's worker).
-enum Party<T> {
-    Co(thread::JoinHandle<T>),
-    Os(std::thread::JoinHandle<T>),
-}
-
-impl<T> Party<T> {
-    fn join(self) -> T {
-        match self {
-            Party::Co(h) => h.join().expect("coroutine panicked"),
-            Party::Os(h) => h.join().expect("OS thread panicked"),
-        }
-    }
-}
-
-fn start<T, F>(os_thread: bool, f: F) -> Party<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    if os_thread {
-        Party::Os(std::thread::spawn(f))
-    } else {
-        Party::Co(go!(f))
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // sieve1.go: a chain of filter coroutines, one per prime found, over rendezvous channels.

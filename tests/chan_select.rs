@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use support::{Rng, panic_text, stress_factor, watchdog};
+use support::{Party, Rng, panic_text, start, stress_factor, watchdog};
 use weft::chan::{
     self, Receiver, RecvError, Select, SelectTimeoutError, SendError, Sender, TryRecvError,
     TrySelectError, TrySendError,
@@ -29,33 +29,6 @@ use weft::{go, select};
 const MS: Duration = Duration::from_millis(1);
 /// Long enough never to pass in a passing run; only bounds a broken one (below the watchdog).
 const LONG: Duration = Duration::from_secs(20);
-
-/// A coroutine or an OS thread, joined the same way.
-enum Party<T> {
-    Co(thread::JoinHandle<T>),
-    Os(std::thread::JoinHandle<T>),
-}
-
-impl<T> Party<T> {
-    fn join(self) -> T {
-        match self {
-            Party::Co(h) => h.join().expect("coroutine panicked"),
-            Party::Os(h) => h.join().expect("OS thread panicked"),
-        }
-    }
-}
-
-fn start<T, F>(os_thread: bool, f: F) -> Party<T>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    if os_thread {
-        Party::Os(std::thread::spawn(f))
-    } else {
-        Party::Co(go!(f))
-    }
-}
 
 /// A message that counts its drops.
 #[derive(Debug)]

@@ -344,3 +344,32 @@ pub fn run_child_with_timeout(
     );
     out
 }
+
+/// A coroutine or an OS thread, joined the same way (never join an OS thread from inside a
+/// coroutine: that would block the coroutine's worker).
+pub enum Party<T> {
+    Co(weft::thread::JoinHandle<T>),
+    Os(std::thread::JoinHandle<T>),
+}
+
+impl<T> Party<T> {
+    pub fn join(self) -> T {
+        match self {
+            Party::Co(h) => h.join().expect("coroutine panicked"),
+            Party::Os(h) => h.join().expect("OS thread panicked"),
+        }
+    }
+}
+
+/// Runs `f` on a new OS thread (`os_thread`) or in a new coroutine.
+pub fn start<T, F>(os_thread: bool, f: F) -> Party<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if os_thread {
+        Party::Os(std::thread::spawn(f))
+    } else {
+        Party::Co(weft::thread::spawn(f))
+    }
+}
