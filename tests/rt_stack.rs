@@ -48,9 +48,15 @@ fn child_coroutine_overflow() {
     }
     // The runtime works before the overflow.
     assert_eq!(go!(|| 1).join().unwrap(), 1);
+    overflow_named("deep-diver", 32 * 1024);
+}
+
+/// Child side: a coroutine named `name` with `stack` bytes recurses without end; reports its
+/// id first, and `survived` if the process goes on (it must not).
+fn overflow_named(name: &str, stack: usize) {
     let h = Builder::new()
-        .name("deep-diver".into())
-        .stack_size(32 * 1024)
+        .name(name.into())
+        .stack_size(stack)
         .spawn(|| {
             // Wait until the id is reported: the abort must not race the report.
             weft::thread::park();
@@ -61,6 +67,21 @@ fn child_coroutine_overflow() {
     h.thread().unpark();
     let _ = h.join();
     child_report("survived", "yes");
+}
+
+/// Parent side: the child aborted with weft's report naming coroutine `name` and its stack.
+fn assert_overflow_reported(out: &ChildOutput, name: &str, kib: usize, case: &str) {
+    out.assert_failure();
+    assert_aborted(out);
+    let id = out.stdout_value("id");
+    out.assert_stderr_contains(&format!("coroutine '{name}' (id {id})"))
+        .assert_stderr_contains(&format!("has overflowed its stack of {kib} KiB"))
+        .assert_stderr_contains("Builder::stack_size");
+    assert!(
+        !out.stdout.contains("[survived="),
+        "the process went on after a stack overflow ({case}):\n{}",
+        out.dump()
+    );
 }
 
 /// Guards are installed in batches of up to 1,024 per system call (`process_madvise`): a stack
@@ -78,18 +99,7 @@ fn child_overflow_far_into_a_slab() {
                 .unwrap()
         })
         .collect();
-    let h = Builder::new()
-        .name("far-diver".into())
-        .stack_size(16 * 1024)
-        .spawn(|| {
-            weft::thread::park();
-            unbounded(0)
-        })
-        .unwrap();
-    child_report("id", h.thread().id());
-    h.thread().unpark();
-    let _ = h.join();
-    child_report("survived", "yes");
+    overflow_named("far-diver", 16 * 1024);
     drop(parked);
 }
 
@@ -97,12 +107,7 @@ fn child_overflow_far_into_a_slab() {
 fn a_stack_far_into_a_slab_is_guarded_too() {
     watchdog(|| {
         let out = run_child("child_overflow_far_into_a_slab", "overflow-far", &[]);
-        out.assert_failure();
-        assert_aborted(&out);
-        let id = out.stdout_value("id");
-        out.assert_stderr_contains(&format!("coroutine 'far-diver' (id {id})"))
-            .assert_stderr_contains("has overflowed its stack of 16 KiB");
-        assert!(!out.stdout.contains("[survived="), "{}", out.dump());
+        assert_overflow_reported(&out, "far-diver", 16, "far into a slab");
     });
 }
 
@@ -116,19 +121,7 @@ fn coroutine_stack_overflow_aborts_naming_the_coroutine() {
                 "overflow",
                 &[("WEFT_STACK_GUARD", guard)],
             );
-            out.assert_failure();
-            assert_aborted(&out);
-            let id = out.stdout_value("id");
-            out.assert_stderr_contains(&format!("coroutine 'deep-diver' (id {id})"))
-                .assert_stderr_contains("coroutine 'deep-diver' (id")
-                .assert_stderr_contains("has overflowed its stack of")
-                .assert_stderr_contains("has overflowed its stack of 32 KiB")
-                .assert_stderr_contains("Builder::stack_size");
-            assert!(
-                !out.stdout.contains("[survived="),
-                "the process went on after a stack overflow ({guard}):\n{}",
-                out.dump()
-            );
+            assert_overflow_reported(&out, "deep-diver", 32, guard);
         }
     });
 }
