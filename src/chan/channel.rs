@@ -17,6 +17,7 @@ use super::waiter::{Entry, WaitQueue, Waiter};
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::park::Unparker;
+use parking_lot::MutexGuard;
 
 /// What a send did. Unless it is `Sent`, the message is still in the caller's `Option`.
 /// (Messages travel by `&mut Option<T>` so that a large one is not copied through every frame.)
@@ -178,19 +179,8 @@ impl<T> Chan<T> {
             SendStatus::Disconnected => return Ended::Disconnected,
             SendStatus::Full => {}
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ended::Timeout;
-        }
-        let waiter = Waiter::new();
-        let mut entry = Entry::new(&waiter, 0, msg.take());
-        st.senders_q.push(&entry);
-        drop(st);
-        let done = waiter.wait(deadline);
-        if done.is_none() {
-            // W1: off the queue before the entry goes away.
-            self.state.lock().senders_q.remove(&entry);
-        }
-        *msg = entry.take();
+        // The message waits in the entry, and comes back unless a receiver took it.
+        let done = self.wait_queued(st, |st| &mut st.senders_q, msg, deadline);
         match (done, msg.is_some()) {
             (Some(_), false) => Ended::Done,
             // Completed by the receivers' disconnection (CH4): the message comes back.
@@ -211,24 +201,43 @@ impl<T> Chan<T> {
             RecvStatus::Disconnected => return Ended::Disconnected,
             RecvStatus::Empty => {}
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ended::Timeout;
-        }
-        let waiter = Waiter::new();
-        let mut entry = Entry::new(&waiter, 0, None);
-        st.receivers_q.push(&entry);
-        drop(st);
-        let done = waiter.wait(deadline);
-        if done.is_none() {
-            self.state.lock().receivers_q.remove(&entry);
-        }
-        *out = entry.take();
+        let done = self.wait_queued(st, |st| &mut st.receivers_q, out, deadline);
         match (done, out.is_some()) {
             (Some(_), true) => Ended::Done,
             // Completed by the senders' disconnection (CH4).
             (Some(_), false) => Ended::Disconnected,
             (None, _) => Ended::Timeout,
         }
+    }
+
+    /// The waiting half of a blocking `send`/`recv`, entered with the lock held: moves `slot`
+    /// into an entry on `queue`, releases the lock and waits until a partner or a
+    /// disconnection completes the call, or the deadline passes (then the entry is taken off
+    /// the queue again, W1); the entry's slot then moves back into `slot`. Returns the
+    /// completed case, `None` for the deadline.
+    // Inlined: both callers are the blocking hot paths, as before this was shared.
+    #[inline(always)]
+    fn wait_queued(
+        &self,
+        mut st: MutexGuard<'_, State<T>>,
+        queue: fn(&mut State<T>) -> &mut WaitQueue<T>,
+        slot: &mut Option<T>,
+        deadline: Option<Instant>,
+    ) -> Option<usize> {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return None;
+        }
+        let waiter = Waiter::new();
+        let mut entry = Entry::new(&waiter, 0, slot.take());
+        queue(&mut st).push(&entry);
+        drop(st);
+        let done = waiter.wait(deadline);
+        if done.is_none() {
+            // W1: off the queue before the entry goes away.
+            queue(&mut self.state.lock()).remove(&entry);
+        }
+        *slot = entry.take();
+        done
     }
 
     pub(crate) fn add_sender(&self) {
