@@ -33,8 +33,11 @@ struct ReadmeDoctests;
 
 pub mod chan;
 mod coroutine;
+mod io;
 mod loom;
 mod macros;
+pub mod net;
+pub mod os;
 mod panic;
 mod park;
 pub mod runtime;

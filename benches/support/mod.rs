@@ -95,3 +95,19 @@ pub fn tokio_current_thread() -> tokio::runtime::Runtime {
         .build()
         .expect("tokio runtime")
 }
+
+/// The tokio runtimes with their I/O driver (for the network benches).
+pub fn tokio_multi_thread_io() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .enable_io()
+        .build()
+        .expect("tokio runtime")
+}
+
+pub fn tokio_current_thread_io() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .expect("tokio runtime")
+}

@@ -47,7 +47,10 @@ impl Unparker {
     pub(crate) fn unpark(&self) {
         match self {
             Unparker::Coroutine(task) => task.wake(),
-            Unparker::Thread(parker) => parker.unpark(),
+            Unparker::Thread(parker) => {
+                // A plain thread's parker never polls the I/O driver.
+                parker.unpark();
+            }
             Unparker::StdThread(thread) => thread.unpark(),
         }
     }
@@ -120,6 +123,11 @@ fn park_while_panicking(task: &Task, deadline: Option<Instant>) {
                 task.display_name(),
                 task.id
             );
+        }
+        // The worker is blocked here, so it would never poll for I/O: if this coroutine
+        // waits for a socket (and it is the only worker), nobody else would see the event.
+        if context::with_worker(|core| core.poll_io_now()).unwrap_or(0) > 0 {
+            continue;
         }
         let nap = deadline.map_or(pause, |d| pause.min(d - now));
         std::thread::sleep(nap);

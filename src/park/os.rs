@@ -17,6 +17,8 @@ use std::time::Instant;
 const EMPTY: u32 = 0;
 const NOTIFIED: u32 = 1;
 const PARKED: u32 = u32::MAX;
+/// A worker waits in the I/O driver's `epoll_wait` instead of the futex (D1, arch/io.md).
+const POLLING: u32 = u32::MAX - 1;
 /// How many times `park` looks at the word before it sleeps in the kernel (a few µs).
 const SPIN_LOADS: u32 = 200;
 
@@ -57,10 +59,31 @@ impl OsParker {
         self.state.swap(EMPTY, Ordering::Acquire);
     }
 
-    /// Makes the next (or current) `park` return. Any thread.
-    pub(crate) fn unpark(&self) {
-        if self.state.swap(NOTIFIED, Ordering::Release) == PARKED {
-            futex_wake(&self.state);
+    /// Like `park`, but waits through `wait` (the I/O driver's poll) instead of the futex.
+    /// An `unpark` meanwhile returns `true`, and its caller must interrupt `wait` (write the
+    /// driver's waker). Only the owning thread calls this.
+    pub(crate) fn park_polling(&self, wait: impl FnOnce()) {
+        if self
+            .state
+            .compare_exchange(EMPTY, POLLING, Ordering::Acquire, Ordering::Acquire)
+            .is_ok()
+        {
+            wait();
+        }
+        // NOTIFIED (before or during the wait) is consumed here.
+        self.state.swap(EMPTY, Ordering::Acquire);
+    }
+
+    /// Makes the next (or current) `park` return. Any thread. Returns `true` when the owner
+    /// waits in `park_polling`, which the caller must then interrupt.
+    pub(crate) fn unpark(&self) -> bool {
+        match self.state.swap(NOTIFIED, Ordering::Release) {
+            PARKED => {
+                futex_wake(&self.state);
+                false
+            }
+            POLLING => true,
+            _ => false,
         }
     }
 }

@@ -23,6 +23,7 @@ use std::sync::atomic::{Ordering, fence};
 use crossbeam_deque::{Injector, Stealer, Worker};
 
 use crate::coroutine::Task;
+use crate::io::Driver;
 use crate::park::os::OsParker;
 use crate::runtime::{Config, context};
 use crate::stack::StackPool;
@@ -36,7 +37,7 @@ pub(crate) struct Remote {
     stealer: Stealer<Arc<Task>>,
     /// Woken coroutines owned by this worker, pushed by other threads (S2).
     inbox: Injector<Arc<Task>>,
-    /// The worker sleeps here when idle.
+    /// The worker sleeps here when idle (or in the I/O driver, through `park_polling`).
     parker: OsParker,
 }
 
@@ -47,6 +48,8 @@ pub(crate) struct Scheduler {
     /// Unstarted coroutines spawned from outside the workers.
     injector: Injector<Arc<Task>>,
     idle: Idle,
+    /// Polled by one idle worker at a time (arch/io.md, D1).
+    pub(crate) driver: Driver,
     pub(crate) stacks: StackPool,
     pub(crate) config: Config,
 }
@@ -55,6 +58,9 @@ impl Scheduler {
     /// Builds the scheduler and starts its worker threads.
     pub(crate) fn start(config: Config) -> io::Result<&'static Scheduler> {
         let n = config.workers;
+        let driver = Driver::new().map_err(|e| {
+            io::Error::new(e.kind(), format!("weft: cannot start the I/O driver: {e}"))
+        })?;
         let queues: Vec<Worker<Arc<Task>>> = (0..n).map(|_| Worker::new_fifo()).collect();
         let remotes = queues
             .iter()
@@ -68,6 +74,7 @@ impl Scheduler {
             remotes,
             injector: Injector::new(),
             idle: Idle::new(n),
+            driver,
             stacks: StackPool::new(config.stack_guard),
             config,
         }));
@@ -100,7 +107,14 @@ impl Scheduler {
     pub(crate) fn notify_work(&self) {
         fence(Ordering::SeqCst);
         if let Some(worker) = self.idle.worker_to_notify() {
-            self.remotes[worker].parker.unpark();
+            self.unpark_worker(worker);
+        }
+    }
+
+    /// Wakes worker `index` from its sleep, whether on its parker or in the I/O driver (D1).
+    fn unpark_worker(&self, index: usize) {
+        if self.remotes[index].parker.unpark() {
+            self.driver.wake();
         }
     }
 
@@ -116,9 +130,8 @@ impl Scheduler {
             }
         });
         let Some(task) = task else { return };
-        let remote = &self.remotes[owner];
-        remote.inbox.push(task);
-        remote.parker.unpark();
+        self.remotes[owner].inbox.push(task);
+        self.unpark_worker(owner);
     }
 
     /// Whether any stealable queue holds work (S6 re-check).

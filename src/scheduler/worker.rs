@@ -29,6 +29,9 @@ const SPIN_ROUNDS: u32 = 24;
 /// pool at once.
 const STACK_CACHE: usize = 256;
 const STACK_BATCH: usize = 32;
+/// D4: how long a worker sleeps on its parker, while I/O sources are registered and another
+/// worker holds the driver, before it looks whether the driver needs a poller.
+const DRIVER_WATCH: std::time::Duration = std::time::Duration::from_millis(10);
 /// Woken coroutines moved from the inbox per look.
 const INBOX_BATCH: usize = 128;
 
@@ -168,6 +171,7 @@ impl Core {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         if tick.is_multiple_of(FAIRNESS_TICKS) {
+            self.poll_io_now();
             self.fire_timers();
             self.drain_inbox();
             // S3: the oldest yielded coroutine joins `ready`, so yielding never starves even
@@ -257,6 +261,13 @@ impl Core {
         if self.fire_timers() > 0 {
             return self.next_task();
         }
+        // D1: ready sockets before other workers' queues (Go's findrunnable does the same);
+        // what they woke may belong to other workers, so go on searching if nothing is ours.
+        if self.poll_io_now() > 0
+            && let Some(task) = self.next_task()
+        {
+            return Some(task);
+        }
         if !self.searching.get() {
             if !self.sched.idle.transition_to_searching() {
                 return None;
@@ -329,9 +340,39 @@ impl Core {
             sched.notify_work();
         }
         let deadline = self.timers.borrow_mut().next_deadline();
-        self.remote.parker.park(deadline);
+        match sched.driver.try_lock() {
+            // D1: this worker waits for I/O too; an unpark writes the driver's waker.
+            Some(mut driver) => {
+                let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                self.remote.parker.park_polling(|| {
+                    driver.poll(timeout);
+                });
+            }
+            None => {
+                // D4: while sources are registered and another worker holds the driver, wake
+                // up now and then: that worker may have left the driver to run coroutines,
+                // and then nobody would be waiting for I/O.
+                let deadline = if sched.driver.is_in_use() {
+                    let watch = Instant::now() + DRIVER_WATCH;
+                    Some(deadline.map_or(watch, |d| d.min(watch)))
+                } else {
+                    deadline
+                };
+                self.remote.parker.park(deadline);
+            }
+        }
         self.searching
             .set(sched.idle.transition_from_parked(self.index));
+    }
+
+    /// S3/D1: on fairness ticks, a busy worker collects I/O events without waiting (unless
+    /// another worker is polling), so sockets are served even when no worker is ever idle.
+    /// Returns how many sources had events.
+    pub(crate) fn poll_io_now(&self) -> usize {
+        match self.sched.driver.try_lock() {
+            Some(mut driver) => driver.poll(Some(std::time::Duration::ZERO)),
+            None => 0,
+        }
     }
 
     /// Runs `task`, then, for as long as only yields happen, the coroutines that take turns

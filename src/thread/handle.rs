@@ -4,6 +4,7 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::blocking::Job;
 use crate::coroutine::Task;
 
 /// A unique identifier of a coroutine or of an OS thread that used weft.
@@ -50,6 +51,8 @@ pub struct Thread {
 enum Inner {
     Coroutine(Arc<Task>),
     Os(Arc<OsThread>),
+    /// A `spawn_blocking` job (thread/blocking.rs, B3).
+    Job(Arc<dyn Job>),
 }
 
 struct OsThread {
@@ -66,6 +69,12 @@ impl Thread {
     pub(crate) fn from_task(task: Arc<Task>) -> Thread {
         Thread {
             inner: Inner::Coroutine(task),
+        }
+    }
+
+    pub(crate) fn from_job(job: Arc<dyn Job>) -> Thread {
+        Thread {
+            inner: Inner::Job(job),
         }
     }
 
@@ -86,6 +95,7 @@ impl Thread {
         match &self.inner {
             Inner::Coroutine(task) => task.id,
             Inner::Os(os) => os.id,
+            Inner::Job(job) => job.header().id,
         }
     }
 
@@ -94,6 +104,7 @@ impl Thread {
         match &self.inner {
             Inner::Coroutine(task) => task.name.as_deref(),
             Inner::Os(os) => os.thread.name(),
+            Inner::Job(_) => None,
         }
     }
 
@@ -107,6 +118,7 @@ impl Thread {
                 }
             }
             Inner::Os(os) => os.thread.unpark(),
+            Inner::Job(job) => job.header().unpark(),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! assert_eq!(sum, 90);
 //! ```
 
+mod blocking;
 mod builder;
 mod handle;
 mod join;
@@ -19,6 +20,7 @@ mod scope;
 
 use std::time::{Duration, Instant};
 
+pub use blocking::spawn_blocking;
 pub use builder::Builder;
 pub use handle::{Thread, ThreadId};
 pub use join::{JoinHandle, ScopedJoinHandle};
@@ -47,7 +49,7 @@ where
 pub fn current() -> Thread {
     match context::current_task() {
         Some(task) => Thread::from_task(task),
-        None => Thread::current_os(),
+        None => blocking::current_job().unwrap_or_else(Thread::current_os),
     }
 }
 

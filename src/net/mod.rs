@@ -1,0 +1,135 @@
+//! Blocking-style networking: `std::net`'s types with the same names and methods, whose waits
+//! park the calling coroutine instead of its worker thread (arch/io.md).
+//!
+//! Port a `std::net` program by changing `use std::net::…` to `use weft::net::…`. Every type
+//! also works on plain OS threads, where it blocks the thread exactly like std.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use weft::net::{TcpListener, TcpStream};
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+//! let addr = listener.local_addr().unwrap();
+//! let server = weft::go!(move || {
+//!     let (mut conn, _) = listener.accept().unwrap();
+//!     let mut buf = [0; 5];
+//!     conn.read_exact(&mut buf).unwrap();
+//!     conn.write_all(&buf).unwrap();
+//! });
+//! let mut client = TcpStream::connect(addr).unwrap();
+//! client.write_all(b"hello").unwrap();
+//! let mut echo = [0; 5];
+//! client.read_exact(&mut echo).unwrap();
+//! assert_eq!(&echo, b"hello");
+//! server.join().unwrap();
+//! ```
+
+use std::io;
+
+/// The std conversions every weft socket type has: `Debug` (std's), `From` the std type and
+/// back, `AsFd`, `AsRawFd`, `FromRawFd`, `IntoRawFd`, `From<::std::os::fd::OwnedFd>` and `Into<OwnedFd>`. The
+/// type must have an `inner: IoSource<$std>` field and an `into_std(self) -> $std` method.
+macro_rules! fd_conversions {
+    ($weft:ident, $std:ty) => {
+        impl ::std::fmt::Debug for $weft {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                ::std::fmt::Debug::fmt(self.inner.get_ref(), f)
+            }
+        }
+
+        /// Takes over a std socket, switching its descriptor to non-blocking mode (weft's
+        /// blocking behaviour does not depend on it).
+        impl From<$std> for $weft {
+            fn from(io: $std) -> $weft {
+                // fcntl(F_SETFL) on an open descriptor fails only for a bad descriptor, which
+                // the first operation on it reports anyway.
+                let _ = io.set_nonblocking(true);
+                $weft {
+                    inner: $crate::io::IoSource::new(io),
+                }
+            }
+        }
+
+        /// Gives the socket back to std, in blocking mode unless `set_nonblocking(true)` was
+        /// called.
+        impl From<$weft> for $std {
+            fn from(io: $weft) -> $std {
+                io.into_std()
+            }
+        }
+
+        impl ::std::os::fd::AsFd for $weft {
+            fn as_fd(&self) -> ::std::os::fd::BorrowedFd<'_> {
+                ::std::os::fd::AsFd::as_fd(self.inner.get_ref())
+            }
+        }
+
+        impl ::std::os::fd::AsRawFd for $weft {
+            fn as_raw_fd(&self) -> ::std::os::fd::RawFd {
+                ::std::os::fd::AsRawFd::as_raw_fd(self.inner.get_ref())
+            }
+        }
+
+        impl ::std::os::fd::FromRawFd for $weft {
+            /// # Safety
+            ///
+            /// `fd` must be an open socket of the right kind that the caller owns, as for std.
+            unsafe fn from_raw_fd(fd: ::std::os::fd::RawFd) -> $weft {
+                // SAFETY: the caller upholds std's contract for `fd` (see above).
+                <$weft>::from(unsafe { <$std as ::std::os::fd::FromRawFd>::from_raw_fd(fd) })
+            }
+        }
+
+        impl ::std::os::fd::IntoRawFd for $weft {
+            fn into_raw_fd(self) -> ::std::os::fd::RawFd {
+                ::std::os::fd::IntoRawFd::into_raw_fd(self.into_std())
+            }
+        }
+
+        impl From<::std::os::fd::OwnedFd> for $weft {
+            fn from(fd: ::std::os::fd::OwnedFd) -> $weft {
+                <$weft>::from(<$std>::from(fd))
+            }
+        }
+
+        impl From<$weft> for ::std::os::fd::OwnedFd {
+            fn from(io: $weft) -> ::std::os::fd::OwnedFd {
+                io.into_std().into()
+            }
+        }
+    };
+}
+
+pub(crate) use fd_conversions;
+
+mod tcp;
+mod udp;
+
+/// std's address and option types, re-exported so that `use weft::net::…` covers a port.
+pub use std::net::{
+    AddrParseError, IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6,
+    ToSocketAddrs,
+};
+pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+
+/// std's address loop: resolve `addr`, try `f` on each address, return the first success or
+/// the last error.
+pub(crate) fn each_addr<A: ToSocketAddrs, T>(
+    addr: A,
+    mut f: impl FnMut(SocketAddr) -> io::Result<T>,
+) -> io::Result<T> {
+    let mut last = None;
+    for a in addr.to_socket_addrs()? {
+        match f(a) {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
+}

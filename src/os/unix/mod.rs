@@ -1,0 +1,3 @@
+//! Unix-specific mirrors of `std::os::unix`.
+
+pub mod net;
