@@ -743,6 +743,65 @@ fn read_timeout_fails_with_would_block_on_a_thread() {
     watchdog(|| read_timeout_case(true));
 }
 
+/// The timeout lives in the socket (std's semantics) although weft caches it per handle: one
+/// set through a clone after the original has already waited (and so read its timeout) bounds
+/// the original's next wait; one set on a std socket before it is taken over bounds weft's
+/// waits; one set through weft bounds std's after the conversion back.
+fn timeouts_follow_the_socket_case(os_thread: bool) {
+    let (a, b) = pair();
+    start(os_thread, move || {
+        let mut buf = [0u8; 4];
+        // A wait without a timeout, ended by data: the handle has now looked at its timeout.
+        let writer = std::thread::spawn({
+            let b = b.try_clone().unwrap();
+            move || {
+                std::thread::sleep(Duration::from_millis(20));
+                (&b).write_all(b"ping").unwrap();
+            }
+        });
+        (&a).read_exact(&mut buf).unwrap();
+        writer.join().unwrap();
+        let clone = a.try_clone().unwrap();
+        clone
+            .set_read_timeout(Some(Duration::from_millis(30)))
+            .unwrap();
+        let err = (&a)
+            .read(&mut buf)
+            .expect_err("times out through the clone's timeout");
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        clone.set_read_timeout(None).unwrap();
+
+        // Set on std, then taken over.
+        let std_b = std::net::TcpStream::from(b);
+        std_b
+            .set_read_timeout(Some(Duration::from_millis(30)))
+            .unwrap();
+        let b = TcpStream::from(std_b);
+        let err = (&b)
+            .read(&mut buf)
+            .expect_err("times out through std's timeout");
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+
+        // Set through weft, then given back.
+        b.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
+        let mut std_b = std::net::TcpStream::from(b);
+        let err = std_b.read(&mut buf).expect_err("std times out too");
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        drop(a);
+    })
+    .join();
+}
+
+#[test]
+fn timeouts_follow_the_socket_in_a_coroutine() {
+    watchdog(|| timeouts_follow_the_socket_case(false));
+}
+
+#[test]
+fn timeouts_follow_the_socket_on_a_thread() {
+    watchdog(|| timeouts_follow_the_socket_case(true));
+}
+
 fn write_timeout_case(os_thread: bool) {
     // `b` reads nothing until `a`'s write timed out.
     let (a, b) = pair();

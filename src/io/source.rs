@@ -7,9 +7,11 @@
 //!   coroutines; on a plain OS thread it blocks the thread in `poll(2)` on this one
 //!   descriptor, like std's blocking sockets (no worker needs to poll for it).
 //! - IO2: a timeout (`set_read_timeout` and friends, stored in the socket by the kernel as
-//!   std does) is read when the operation first has to wait, and bounds the whole call; when
-//!   it passes, the call fails with the error std's blocking socket gives on Linux (`EAGAIN`,
-//!   `ErrorKind::WouldBlock`).
+//!   std does) bounds the whole call; when it passes, the call fails with the error std's
+//!   blocking socket gives on Linux (`EAGAIN`, `ErrorKind::WouldBlock`). It is read from the
+//!   socket the first time a wait of the handle needs it and then cached in the handle,
+//!   shared with its `try_clone` clones, and updated by their setters ([`Timeouts`]), so a
+//!   wait costs no `getsockopt`.
 //! - IO3: after `set_nonblocking(true)` an operation returns `WouldBlock` instead of waiting.
 //!   The descriptor itself is always in non-blocking mode.
 //! - IO4: a descriptor is registered with the driver when a coroutine first has to wait for
@@ -20,7 +22,7 @@
 use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -42,6 +44,83 @@ pub(crate) struct IoSource<T: AsRawFd> {
     /// Serialises the first registration (epoll refuses a second one for the same descriptor).
     registering: Mutex<()>,
     nonblocking: AtomicBool,
+    timeouts: Arc<Timeouts>,
+}
+
+/// IO2: the socket's read and write timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`) as last seen by
+/// this handle and its `try_clone` clones, so that a wait need not ask the kernel. Each is
+/// [`UNKNOWN`] until first needed, then read from the socket; the weft setters write the
+/// socket and the cache together (under `set`). A timeout set on the descriptor by other means
+/// (setsockopt on the raw descriptor, a std handle duplicated before the conversion) is not
+/// seen by handles that have already read theirs.
+#[derive(Debug)]
+struct Timeouts {
+    /// Nanoseconds; [`NO_TIMEOUT`] for none, [`UNKNOWN`] before the first look.
+    read: AtomicU64,
+    write: AtomicU64,
+    /// Keeps the socket and the cache in the same order when setters race.
+    set: Mutex<()>,
+}
+
+const UNKNOWN: u64 = u64::MAX;
+const NO_TIMEOUT: u64 = 0;
+
+impl Timeouts {
+    fn new() -> Arc<Timeouts> {
+        Arc::new(Timeouts {
+            read: AtomicU64::new(UNKNOWN),
+            write: AtomicU64::new(UNKNOWN),
+            set: Mutex::new(()),
+        })
+    }
+
+    fn slot(&self, dir: Direction) -> &AtomicU64 {
+        match dir {
+            Direction::Read => &self.read,
+            Direction::Write => &self.write,
+        }
+    }
+}
+
+fn encode(timeout: Option<Duration>) -> u64 {
+    match timeout {
+        None => NO_TIMEOUT,
+        // Clamped into 1..UNKNOWN: zero is refused by the setters, and 584 years is forever.
+        Some(t) => u64::try_from(t.as_nanos()).map_or(UNKNOWN - 1, |n| n.clamp(1, UNKNOWN - 1)),
+    }
+}
+
+fn decode(nanos: u64) -> Option<Duration> {
+    (nanos != NO_TIMEOUT).then(|| Duration::from_nanos(nanos))
+}
+
+/// The socket's `SO_RCVTIMEO` (`Read`) or `SO_SNDTIMEO` (`Write`), as std reads it.
+fn socket_timeout(fd: RawFd, dir: Direction) -> io::Result<Option<Duration>> {
+    let opt = match dir {
+        Direction::Read => libc::SO_RCVTIMEO,
+        Direction::Write => libc::SO_SNDTIMEO,
+    };
+    let mut tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 0,
+    };
+    let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
+    // SAFETY: `tv` is a writable timeval that lives across the call and `len` is its size, as
+    // getsockopt requires for these options.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            opt,
+            (&raw mut tv).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((tv.tv_sec != 0 || tv.tv_usec != 0)
+        .then(|| Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000)))
 }
 
 #[derive(Debug)]
@@ -54,11 +133,53 @@ struct Registration {
 impl<T: AsRawFd> IoSource<T> {
     /// Wraps `io`, which the caller has put in non-blocking mode.
     pub(crate) fn new(io: T) -> Self {
+        IoSource::with_timeouts(io, Timeouts::new())
+    }
+
+    fn with_timeouts(io: T, timeouts: Arc<Timeouts>) -> Self {
         IoSource {
             io,
             registration: OnceLock::new(),
             registering: Mutex::new(()),
             nonblocking: AtomicBool::new(false),
+            timeouts,
+        }
+    }
+
+    /// A handle for `io`, a duplicate of this handle's descriptor (`try_clone`): it shares the
+    /// timeout cache (the timeouts live in the socket, which both name) but has its own
+    /// registration and non-blocking flag (IO3).
+    pub(crate) fn duplicate(&self, io: T) -> Self {
+        IoSource::with_timeouts(io, self.timeouts.clone())
+    }
+
+    /// Sets the socket's timeout for `dir` with `set` (std's setter, which validates it) and,
+    /// if that succeeds, the cache (IO2).
+    pub(crate) fn set_timeout(
+        &self,
+        dir: Direction,
+        timeout: Option<Duration>,
+        set: impl FnOnce(&T) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let _order = self.timeouts.set.lock();
+        set(&self.io)?;
+        self.timeouts
+            .slot(dir)
+            .store(encode(timeout), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// IO2: the socket's timeout for `dir`, from the cache or else from the socket.
+    fn timeout(&self, dir: Direction) -> io::Result<Option<Duration>> {
+        let slot = self.timeouts.slot(dir);
+        match slot.load(Ordering::Relaxed) {
+            UNKNOWN => {
+                let _order = self.timeouts.set.lock();
+                let timeout = socket_timeout(self.io.as_raw_fd(), dir)?;
+                slot.store(encode(timeout), Ordering::Relaxed);
+                Ok(timeout)
+            }
+            nanos => Ok(decode(nanos)),
         }
     }
 
@@ -82,9 +203,10 @@ impl<T: AsRawFd> IoSource<T> {
         this.deregister();
         // SAFETY: `this` is never used or dropped again, so each field with a destructor is
         // moved out exactly once: `io` is returned, `registration` (empty after `deregister`)
-        // is dropped here; `registering` and `nonblocking` have no destructor.
+        // and `timeouts` are dropped here; `registering` and `nonblocking` have no destructor.
         unsafe {
             drop(std::ptr::read(&this.registration));
+            drop(std::ptr::read(&this.timeouts));
             std::ptr::read(&this.io)
         }
     }
@@ -115,11 +237,30 @@ impl<T: AsRawFd> IoSource<T> {
     }
 
     /// Runs `op` until it does not fail with `WouldBlock`, waiting for `dir` in between
-    /// (IO1). `timeout` is asked for when the first wait begins (IO2).
+    /// (IO1), for no longer than the socket's timeout for `dir` (IO2).
     pub(crate) fn do_io<R>(
         &self,
         dir: Direction,
-        timeout: impl FnOnce(&T) -> io::Result<Option<Duration>>,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.wait_loop(dir, || self.timeout(dir), op)
+    }
+
+    /// [`do_io`](Self::do_io) bounded by `timeout` instead of the socket's (accept, connect).
+    pub(crate) fn do_io_within<R>(
+        &self,
+        dir: Direction,
+        timeout: Option<Duration>,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.wait_loop(dir, || Ok(timeout), op)
+    }
+
+    /// The loop of `do_io`: `timeout` is asked for when the first wait begins (IO2).
+    fn wait_loop<R>(
+        &self,
+        dir: Direction,
+        timeout: impl FnOnce() -> io::Result<Option<Duration>>,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
         let mut timeout = Some(timeout);
@@ -135,7 +276,7 @@ impl<T: AsRawFd> IoSource<T> {
                 return Err(err);
             }
             if let Some(timeout) = timeout.take() {
-                deadline = timeout(&self.io)?.and_then(|t| Instant::now().checked_add(t));
+                deadline = timeout()?.and_then(|t| Instant::now().checked_add(t));
             }
             if deadline.is_some_and(|d| d <= Instant::now()) {
                 return Err(timed_out());

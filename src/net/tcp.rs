@@ -48,9 +48,6 @@ pub struct TcpStream {
     inner: IoSource<net::TcpStream>,
 }
 
-fn no_timeout<T>(_: &T) -> io::Result<Option<Duration>> {
-    Ok(None)
-}
 
 impl TcpListener {
     /// Creates a listener bound to `addr` (tried in order, like std; the last error is
@@ -98,7 +95,7 @@ impl TcpListener {
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, addr) = self
             .inner
-            .do_io(Direction::Read, no_timeout, |l| l.accept())?;
+            .do_io_within(Direction::Read, None, |l| l.accept())?;
         Ok((TcpStream::from_std(stream)?, addr))
     }
 
@@ -181,9 +178,7 @@ impl TcpStream {
         let stream = TcpStream {
             inner: IoSource::new(net::TcpStream::from(OwnedFd::from(started))),
         };
-        let result = stream.inner.do_io(
-            Direction::Write,
-            |_| Ok(timeout),
+        let result = stream.inner.do_io_within(Direction::Write, timeout,
             |s| {
                 if let Some(e) = s.take_error()? {
                     return Err(e);
@@ -233,18 +228,25 @@ impl TcpStream {
 
     /// A new handle to the same socket (a duplicated descriptor).
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        TcpStream::from_std(self.inner.get_ref().try_clone()?)
+        // The duplicate shares the file's non-blocking mode (always on) and the timeouts.
+        Ok(TcpStream {
+            inner: self.inner.duplicate(self.inner.get_ref().try_clone()?),
+        })
     }
 
     /// Bounds how long a read waits (`None`: forever). Stored in the socket like std
     /// (`SO_RCVTIMEO`), so clones share it; a zero duration is an `InvalidInput` error.
     pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.inner.get_ref().set_read_timeout(dur)
+        self
+            .inner
+            .set_timeout(Direction::Read, dur, |s| s.set_read_timeout(dur))
     }
 
     /// Bounds how long a write waits (`None`: forever). See `set_read_timeout`.
     pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.inner.get_ref().set_write_timeout(dur)
+        self
+            .inner
+            .set_timeout(Direction::Write, dur, |s| s.set_write_timeout(dur))
     }
 
     /// The read timeout.
@@ -260,7 +262,7 @@ impl TcpStream {
     /// Reads without removing the data from the socket's queue; waits like `read`.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner
-            .do_io(Direction::Read, net::TcpStream::read_timeout, |s| {
+            .do_io(Direction::Read, |s| {
                 s.peek(buf)
             })
     }
@@ -305,28 +307,28 @@ impl TcpStream {
 
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner
-            .do_io(Direction::Read, net::TcpStream::read_timeout, |mut s| {
+            .do_io(Direction::Read, |mut s| {
                 s.read(buf)
             })
     }
 
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.inner
-            .do_io(Direction::Read, net::TcpStream::read_timeout, |mut s| {
+            .do_io(Direction::Read, |mut s| {
                 s.read_vectored(bufs)
             })
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
         self.inner
-            .do_io(Direction::Write, net::TcpStream::write_timeout, |mut s| {
+            .do_io(Direction::Write, |mut s| {
                 s.write(buf)
             })
     }
 
     fn write_vectored_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.inner
-            .do_io(Direction::Write, net::TcpStream::write_timeout, |mut s| {
+            .do_io(Direction::Write, |mut s| {
                 s.write_vectored(bufs)
             })
     }

@@ -48,7 +48,7 @@ impl UdpSocket {
     /// discarded. Waits for a datagram (up to the read timeout).
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.inner
-            .do_io(Direction::Read, net::UdpSocket::read_timeout, |s| {
+            .do_io(Direction::Read, |s| {
                 s.recv_from(buf)
             })
     }
@@ -57,7 +57,7 @@ impl UdpSocket {
     /// again.
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.inner
-            .do_io(Direction::Read, net::UdpSocket::read_timeout, |s| {
+            .do_io(Direction::Read, |s| {
                 s.peek_from(buf)
             })
     }
@@ -73,7 +73,7 @@ impl UdpSocket {
             ));
         };
         self.inner
-            .do_io(Direction::Write, net::UdpSocket::write_timeout, |s| {
+            .do_io(Direction::Write, |s| {
                 s.send_to(buf, addr)
             })
     }
@@ -90,18 +90,25 @@ impl UdpSocket {
 
     /// A new handle to the same socket (a duplicated descriptor).
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        UdpSocket::from_std(self.inner.get_ref().try_clone()?)
+        // The duplicate shares the file's non-blocking mode (always on) and the timeouts.
+        Ok(UdpSocket {
+            inner: self.inner.duplicate(self.inner.get_ref().try_clone()?),
+        })
     }
 
     /// Bounds how long a receive waits (`None`: forever). Stored in the socket like std
     /// (`SO_RCVTIMEO`), so clones share it; a zero duration is an `InvalidInput` error.
     pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.inner.get_ref().set_read_timeout(dur)
+        self
+            .inner
+            .set_timeout(Direction::Read, dur, |s| s.set_read_timeout(dur))
     }
 
     /// Bounds how long a send waits (`None`: forever). See `set_read_timeout`.
     pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self.inner.get_ref().set_write_timeout(dur)
+        self
+            .inner
+            .set_timeout(Direction::Write, dur, |s| s.set_write_timeout(dur))
     }
 
     /// The read timeout.
@@ -211,7 +218,7 @@ impl UdpSocket {
     /// Sends `buf` as one datagram to the connected peer. Waits like `send_to`.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.inner
-            .do_io(Direction::Write, net::UdpSocket::write_timeout, |s| {
+            .do_io(Direction::Write, |s| {
                 s.send(buf)
             })
     }
@@ -219,7 +226,7 @@ impl UdpSocket {
     /// Receives one datagram from the connected peer. Waits like `recv_from`.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner
-            .do_io(Direction::Read, net::UdpSocket::read_timeout, |s| {
+            .do_io(Direction::Read, |s| {
                 s.recv(buf)
             })
     }
@@ -227,7 +234,7 @@ impl UdpSocket {
     /// Like `recv`, but leaves the datagram in the queue.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner
-            .do_io(Direction::Read, net::UdpSocket::read_timeout, |s| {
+            .do_io(Direction::Read, |s| {
                 s.peek(buf)
             })
     }

@@ -74,7 +74,10 @@ impl UnixDatagram {
 
     /// A new handle to the same socket (a duplicated descriptor).
     pub fn try_clone(&self) -> io::Result<UnixDatagram> {
-        UnixDatagram::from_std(self.inner.get_ref().try_clone()?)
+        // The duplicate shares the file's non-blocking mode (always on) and the timeouts.
+        Ok(UnixDatagram {
+            inner: self.inner.duplicate(self.inner.get_ref().try_clone()?),
+        })
     }
 
     /// The local address.
@@ -93,10 +96,7 @@ impl UnixDatagram {
     /// non-blocking mode: `WouldBlock`, like std's).
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let blocking = !self.inner.is_nonblocking();
-        self.inner.do_io(
-            Direction::Read,
-            net::UnixDatagram::read_timeout,
-            |s| match s.recv_from(buf) {
+        self.inner.do_io(Direction::Read, |s| match s.recv_from(buf) {
                 Err(e) if blocking && is_read_shut_down(s, &e) => {
                     Ok((0, SocketAddr::from_pathname("")?))
                 }
@@ -108,10 +108,7 @@ impl UnixDatagram {
     /// Receives one datagram. Waits like `recv_from`.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let blocking = !self.inner.is_nonblocking();
-        self.inner.do_io(
-            Direction::Read,
-            net::UnixDatagram::read_timeout,
-            |s| match s.recv(buf) {
+        self.inner.do_io(Direction::Read, |s| match s.recv(buf) {
                 Err(e) if blocking && is_read_shut_down(s, &e) => Ok(0),
                 result => result,
             },
@@ -123,7 +120,7 @@ impl UnixDatagram {
     pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
         let path = path.as_ref();
         self.inner
-            .do_io(Direction::Write, net::UnixDatagram::write_timeout, |s| {
+            .do_io(Direction::Write, |s| {
                 s.send_to(buf, path)
             })
     }
@@ -131,7 +128,7 @@ impl UnixDatagram {
     /// Sends `buf` as one datagram to `socket_addr`. Waits like `send_to`.
     pub fn send_to_addr(&self, buf: &[u8], socket_addr: &SocketAddr) -> io::Result<usize> {
         self.inner
-            .do_io(Direction::Write, net::UnixDatagram::write_timeout, |s| {
+            .do_io(Direction::Write, |s| {
                 s.send_to_addr(buf, socket_addr)
             })
     }
@@ -140,7 +137,7 @@ impl UnixDatagram {
     /// to the write timeout).
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.inner
-            .do_io(Direction::Write, net::UnixDatagram::write_timeout, |s| {
+            .do_io(Direction::Write, |s| {
                 s.send(buf)
             })
     }
@@ -148,12 +145,16 @@ impl UnixDatagram {
     /// Bounds how long a receive waits (`None`: forever). Stored in the socket like std
     /// (`SO_RCVTIMEO`), so clones share it; a zero duration is an `InvalidInput` error.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.get_ref().set_read_timeout(timeout)
+        self
+            .inner
+            .set_timeout(Direction::Read, timeout, |s| s.set_read_timeout(timeout))
     }
 
     /// Bounds how long a send waits (`None`: forever). See `set_read_timeout`.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.get_ref().set_write_timeout(timeout)
+        self
+            .inner
+            .set_timeout(Direction::Write, timeout, |s| s.set_write_timeout(timeout))
     }
 
     /// The read timeout.

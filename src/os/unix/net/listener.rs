@@ -4,7 +4,7 @@ use std::io;
 use std::os::unix::net;
 use std::path::Path;
 
-use super::{SocketAddr, UnixStream, no_timeout, restore_mode};
+use super::{SocketAddr, UnixStream, restore_mode};
 use crate::io::{Direction, IoSource};
 
 /// A Unix domain socket server, listening for connections: `std::os::unix::net::UnixListener`
@@ -53,7 +53,7 @@ impl UnixListener {
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (stream, addr) = self
             .inner
-            .do_io(Direction::Read, no_timeout, |l| l.accept())?;
+            .do_io_within(Direction::Read, None, |l| l.accept())?;
         Ok((UnixStream::from_std(stream)?, addr))
     }
 

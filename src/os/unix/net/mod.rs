@@ -24,7 +24,6 @@
 //! ```
 
 use std::io;
-use std::time::Duration;
 
 mod datagram;
 mod listener;
@@ -35,11 +34,6 @@ pub use listener::{Incoming, UnixListener};
 /// std's address type, re-exported so that `use weft::os::unix::net::…` covers a port.
 pub use std::os::unix::net::SocketAddr;
 pub use stream::UnixStream;
-
-/// The timeout of operations that have none (`accept`).
-fn no_timeout<T>(_: &T) -> io::Result<Option<Duration>> {
-    Ok(None)
-}
 
 /// Gives a descriptor back in the mode its user asked for (weft keeps every descriptor
 /// non-blocking while it owns it).

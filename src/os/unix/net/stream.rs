@@ -60,9 +60,7 @@ impl UnixStream {
             inner: IoSource::new(net::UnixStream::from(started)),
         };
         // As for TCP: a connect still in progress finishes when the socket becomes writable.
-        stream.inner.do_io(
-            Direction::Write,
-            |_| Ok(None),
+        stream.inner.do_io_within(Direction::Write, None,
             |s| {
                 if let Some(e) = s.take_error()? {
                     return Err(e);
@@ -94,7 +92,10 @@ impl UnixStream {
 
     /// A new handle to the same socket (a duplicated descriptor).
     pub fn try_clone(&self) -> io::Result<UnixStream> {
-        UnixStream::from_std(self.inner.get_ref().try_clone()?)
+        // The duplicate shares the file's non-blocking mode (always on) and the timeouts.
+        Ok(UnixStream {
+            inner: self.inner.duplicate(self.inner.get_ref().try_clone()?),
+        })
     }
 
     /// The local address.
@@ -110,12 +111,16 @@ impl UnixStream {
     /// Bounds how long a read waits (`None`: forever). Stored in the socket like std
     /// (`SO_RCVTIMEO`), so clones share it; a zero duration is an `InvalidInput` error.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.get_ref().set_read_timeout(timeout)
+        self
+            .inner
+            .set_timeout(Direction::Read, timeout, |s| s.set_read_timeout(timeout))
     }
 
     /// Bounds how long a write waits (`None`: forever). See `set_read_timeout`.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self.inner.get_ref().set_write_timeout(timeout)
+        self
+            .inner
+            .set_timeout(Direction::Write, timeout, |s| s.set_write_timeout(timeout))
     }
 
     /// The read timeout.
@@ -153,28 +158,28 @@ impl UnixStream {
 
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.inner
-            .do_io(Direction::Read, net::UnixStream::read_timeout, |mut s| {
+            .do_io(Direction::Read, |mut s| {
                 s.read(buf)
             })
     }
 
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.inner
-            .do_io(Direction::Read, net::UnixStream::read_timeout, |mut s| {
+            .do_io(Direction::Read, |mut s| {
                 s.read_vectored(bufs)
             })
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
         self.inner
-            .do_io(Direction::Write, net::UnixStream::write_timeout, |mut s| {
+            .do_io(Direction::Write, |mut s| {
                 s.write(buf)
             })
     }
 
     fn write_vectored_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.inner
-            .do_io(Direction::Write, net::UnixStream::write_timeout, |mut s| {
+            .do_io(Direction::Write, |mut s| {
                 s.write_vectored(bufs)
             })
     }
