@@ -1,5 +1,5 @@
-//! Loom models of the readiness protocol of one registered I/O source (io/readiness.rs, R1–R4)
-//! and of the wait loop that uses it (`IoSource::do_io`, io/source.rs).
+//! Loom models of the readiness protocol of one registered I/O source (io/readiness.rs, R1–R5)
+//! and of the wait loops that use it (`IoSource::do_io` and `do_io_stream`, io/source.rs).
 //!
 //! `src/io/readiness.rs` is compiled here as it is, against a loom facade of the shape of
 //! `src/loom.rs`. What loom cannot run is replaced:
@@ -38,7 +38,10 @@
 //!   (R4);
 //! - `park-on-none`: `do_io` parks even when `register` returns `None` (R3);
 //! - `late-snapshot`: `do_io` takes its snapshot after the system call, not before (R2);
-//! - `no-cancel`: `do_io` does not cancel after its park returns (R4).
+//! - `no-cancel`: `do_io` does not cancel after its park returns (R4);
+//! - `drained-ignores-tick`: `clear_drained` clears the readable bit whatever the tick (R5);
+//! - `drained-clears-closed`: `clear_drained` clears the whole read mask, `READ_CLOSED` too
+//!   (R5).
 //!
 //! No model fails, and none should, when `clear` or `register`'s load use `Relaxed`, or
 //! `set_ready` uses `Release` alone: `clear` decides with a read-modify-write, which always sees
@@ -78,7 +81,7 @@ mod readiness;
 use ::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use ::loom::sync::{Arc, Condvar, Mutex};
 use ::loom::thread;
-use readiness::{Direction, READABLE, ScheduledIo, WRITABLE};
+use readiness::{Direction, READ_CLOSED, READABLE, ScheduledIo, WRITABLE};
 
 // ---------------------------------------------------------------------------------------------
 // The waiter, the socket and the wait loop
@@ -228,6 +231,75 @@ fn do_io(
             }
             // R4
             io.cancel(dir, key);
+        }
+    }
+}
+
+/// A stream socket's receive side: queued units and the peer's FIN in one word, so that a
+/// read sees both at one instant, as the kernel's socket lock makes it.
+#[derive(Default)]
+struct StreamSocket {
+    /// Units in the low bits, [`FIN`] once the peer has closed.
+    word: AtomicUsize,
+}
+
+const FIN: usize = 1 << 16;
+
+impl StreamSocket {
+    /// `read(2)` into a buffer of `cap` units: takes up to `cap`, returns 0 at end of stream
+    /// (FIN and nothing queued), `None` for `WouldBlock`.
+    fn read(&self, cap: usize) -> Option<usize> {
+        let old = self
+            .word
+            .fetch_update(SeqCst, SeqCst, |w| {
+                let n = (w & (FIN - 1)).min(cap);
+                (n > 0).then(|| w - n)
+            })
+            .unwrap_or_else(|w| w);
+        let n = (old & (FIN - 1)).min(cap);
+        if n > 0 {
+            Some(n)
+        } else if old & FIN != 0 {
+            Some(0)
+        } else {
+            None
+        }
+    }
+
+    /// The poller: `n` units arrive (and the FIN with them if `fin`), then epoll reports the
+    /// edge.
+    fn arrive(&self, io: &Io, n: usize, fin: bool) {
+        self.word.fetch_add(n + if fin { FIN } else { 0 }, SeqCst);
+        io.set_ready(
+            if fin {
+                READABLE | READ_CLOSED
+            } else {
+                READABLE
+            },
+            wake,
+        );
+    }
+}
+
+/// `IoSource::do_io_stream` for a read into a buffer of `cap` units, in a coroutine whose
+/// source is registered (R5): waits without a system call while the snapshot shows no
+/// readiness, and after a short read (fewer than `cap` units) clears the plain readiness bit
+/// with the snapshot's tick. Returns the units read (0: end of stream).
+fn do_io_stream(io: &Io, me: &Unparker, cap: usize, socket: &StreamSocket) -> usize {
+    loop {
+        let snap = io.snapshot();
+        if snap.is_ready(Direction::Read) {
+            if let Some(n) = socket.read(cap) {
+                if n > 0 && n < cap {
+                    io.clear_drained(snap, Direction::Read);
+                }
+                return n;
+            }
+        }
+        io.clear(snap, Direction::Read);
+        if let Some(key) = io.register(Direction::Read, me.clone()) {
+            me.parker.park();
+            io.cancel(Direction::Read, key);
         }
     }
 }
@@ -512,5 +584,68 @@ fn a_give_up_racing_the_edge_leaves_no_entry() {
         assert!(patient.wakes() <= 1);
         assert!(hasty.wakes() <= 1);
         assert_no_entry_left(&io, READABLE, &[&patient, &hasty]);
+    });
+}
+
+/// R5, the tick: two edges of one unit each, and a reader whose every read is short (its
+/// buffer holds three units), so each read clears the readable bit. An edge that lands between
+/// a read and its `clear_drained` must survive it, or the reader waits without a system call
+/// for an edge that already came (a loom deadlock).
+///
+/// Fails when: `drained-ignores-tick` (`clear_drained` clears whatever the tick), and
+/// `no-recheck`, `wake-before-raise`, `no-tick-bump` (all: deadlock).
+#[test]
+fn a_short_read_racing_an_edge_keeps_it() {
+    model(None, || {
+        let io = Arc::new(Io::default());
+        let socket = Arc::new(StreamSocket::default());
+        let reader = {
+            let (io, socket) = (io.clone(), socket.clone());
+            thread::spawn(move || {
+                let me = Unparker::default();
+                let mut got = 0;
+                while got < 2 {
+                    got += do_io_stream(&io, &me, 3, &socket);
+                }
+                assert_eq!(got, 2);
+                me
+            })
+        };
+        socket.arrive(&io, 1, false);
+        socket.arrive(&io, 1, false);
+        let me = reader.join().unwrap();
+        assert_no_entry_left(&io, READABLE, &[&me]);
+    });
+}
+
+/// R5, the closed bit: the peer's last unit and its FIN come in one edge. The short read that
+/// takes the unit clears the readable bit but must leave `READ_CLOSED`, so the next read makes
+/// its system call and sees the end of the stream; no later edge would wake it.
+///
+/// Fails when: `drained-clears-closed` (`clear_drained` clears the whole read mask: deadlock).
+#[test]
+fn a_fin_that_came_with_the_last_data_is_seen() {
+    model(None, || {
+        let io = Arc::new(Io::default());
+        let socket = Arc::new(StreamSocket::default());
+        let reader = {
+            let (io, socket) = (io.clone(), socket.clone());
+            thread::spawn(move || {
+                let me = Unparker::default();
+                let mut got = 0;
+                loop {
+                    match do_io_stream(&io, &me, 3, &socket) {
+                        0 => break,
+                        n => got += n,
+                    }
+                }
+                assert_eq!(got, 2);
+                me
+            })
+        };
+        socket.arrive(&io, 1, false);
+        socket.arrive(&io, 1, true);
+        let me = reader.join().unwrap();
+        assert_no_entry_left(&io, READABLE, &[&me]);
     });
 }

@@ -59,6 +59,14 @@ impl Direction {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Snapshot(usize);
 
+impl Snapshot {
+    /// Whether any bit that wakes `dir` was set (R5: if not, the operation may wait without
+    /// trying its system call).
+    pub(crate) fn is_ready(self, dir: Direction) -> bool {
+        self.0 & dir.mask() != 0
+    }
+}
+
 /// One registered source's readiness word and waiter lists. `Sync`: the poller and any
 /// number of waiting coroutines and threads use it at once.
 #[derive(Debug)]
@@ -119,6 +127,24 @@ impl<W> ScheduledIo<W> {
                 Err(actual) => current = actual,
             }
         }
+    }
+
+    /// R5: a stream operation that moved fewer bytes than asked for (after `snap`) has drained
+    /// the socket's queue (read) or filled its buffer (write): forget `dir`'s plain readiness
+    /// bit unless an event arrived in the meantime, so the next operation waits for the next
+    /// edge instead of trying a system call that would say `WouldBlock`. The closed and error
+    /// bits stay: they are final, and the next call must see them (a peer's FIN that came
+    /// with the last data has no later edge).
+    pub(crate) fn clear_drained(&self, snap: Snapshot, dir: Direction) {
+        let bit = match dir {
+            Direction::Read => READABLE,
+            Direction::Write => WRITABLE,
+        };
+        let _ = self
+            .readiness
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |word| {
+                (word >> TICK_SHIFT == snap.0 >> TICK_SHIFT).then_some(word & !bit)
+            });
     }
 
     /// R1: the poller reports `ready` (a union of the bit constants). Bumps the tick and

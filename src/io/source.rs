@@ -107,15 +107,7 @@ fn socket_timeout(fd: RawFd, dir: Direction) -> io::Result<Option<Duration>> {
     let mut len = std::mem::size_of::<libc::timeval>() as libc::socklen_t;
     // SAFETY: `tv` is a writable timeval that lives across the call and `len` is its size, as
     // getsockopt requires for these options.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            opt,
-            (&raw mut tv).cast(),
-            &mut len,
-        )
-    };
+    let r = unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, opt, (&raw mut tv).cast(), &mut len) };
     if r != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -243,7 +235,26 @@ impl<T: AsRawFd> IoSource<T> {
         dir: Direction,
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
-        self.wait_loop(dir, || self.timeout(dir), op)
+        self.wait_loop(dir, || self.timeout(dir), None::<fn(&R) -> bool>, op)
+    }
+
+    /// [`do_io`](Self::do_io) for a read or write of `len` bytes on a stream socket (not a
+    /// peek, not a datagram), where moving fewer than `len` bytes means the queue is drained
+    /// or the buffer full (R5): the readiness is then cleared, and the next call in a
+    /// coroutine waits for the next edge without first trying its system call. Saves the
+    /// `WouldBlock` call of every request-response exchange (tokio does the same).
+    pub(crate) fn do_io_stream(
+        &self,
+        dir: Direction,
+        len: usize,
+        op: impl FnMut(&T) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        self.wait_loop(
+            dir,
+            || self.timeout(dir),
+            Some(move |n: &usize| *n > 0 && *n < len),
+            op,
+        )
     }
 
     /// [`do_io`](Self::do_io) bounded by `timeout` instead of the socket's (accept, connect).
@@ -253,14 +264,17 @@ impl<T: AsRawFd> IoSource<T> {
         timeout: Option<Duration>,
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
-        self.wait_loop(dir, || Ok(timeout), op)
+        self.wait_loop(dir, || Ok(timeout), None::<fn(&R) -> bool>, op)
     }
 
-    /// The loop of `do_io`: `timeout` is asked for when the first wait begins (IO2).
+    /// The loop of `do_io`: `timeout` is asked for when the first wait begins (IO2);
+    /// `drained`, for stream calls only, tells from a result that the call drained the queue
+    /// or filled the buffer (R5).
     fn wait_loop<R>(
         &self,
         dir: Direction,
         timeout: impl FnOnce() -> io::Result<Option<Duration>>,
+        drained: Option<impl Fn(&R) -> bool>,
         mut op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
         let mut timeout = Some(timeout);
@@ -268,12 +282,30 @@ impl<T: AsRawFd> IoSource<T> {
         loop {
             let registered = self.registration.get();
             let snap = registered.map(|reg| reg.scheduled.snapshot());
-            let err = match op(&self.io) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => e,
-                result => return result,
-            };
-            if self.is_nonblocking() {
-                return Err(err);
+            // R5: the last stream call drained the queue and no edge came since: the system
+            // call would say `WouldBlock`, so wait at once (a coroutine waiting through the
+            // driver only; a thread's `poll(2)` or the user's non-blocking mode try first).
+            let skip = drained.is_some()
+                && snap.is_some_and(|snap| !snap.is_ready(dir))
+                && !self.is_nonblocking()
+                && context::in_coroutine();
+            if !skip {
+                match op(&self.io) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if self.is_nonblocking() {
+                            return Err(e);
+                        }
+                    }
+                    Ok(done) => {
+                        if let (Some(drained), Some(reg), Some(snap)) = (&drained, registered, snap)
+                            && drained(&done)
+                        {
+                            reg.scheduled.clear_drained(snap, dir);
+                        }
+                        return Ok(done);
+                    }
+                    Err(e) => return Err(e),
+                }
             }
             if let Some(timeout) = timeout.take() {
                 deadline = timeout()?.and_then(|t| Instant::now().checked_add(t));

@@ -48,7 +48,6 @@ pub struct TcpStream {
     inner: IoSource<net::TcpStream>,
 }
 
-
 impl TcpListener {
     /// Creates a listener bound to `addr` (tried in order, like std; the last error is
     /// returned if none binds). Binding never waits. The listen backlog is the system's
@@ -178,21 +177,19 @@ impl TcpStream {
         let stream = TcpStream {
             inner: IoSource::new(net::TcpStream::from(OwnedFd::from(started))),
         };
-        let result = stream.inner.do_io_within(Direction::Write, timeout,
-            |s| {
-                if let Some(e) = s.take_error()? {
-                    return Err(e);
+        let result = stream.inner.do_io_within(Direction::Write, timeout, |s| {
+            if let Some(e) = s.take_error()? {
+                return Err(e);
+            }
+            match s.peer_addr() {
+                Ok(_) => Ok(()),
+                // Still connecting: wait for writability.
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                    Err(io::ErrorKind::WouldBlock.into())
                 }
-                match s.peer_addr() {
-                    Ok(_) => Ok(()),
-                    // Still connecting: wait for writability.
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                        Err(io::ErrorKind::WouldBlock.into())
-                    }
-                    Err(e) => Err(e),
-                }
-            },
-        );
+                Err(e) => Err(e),
+            }
+        });
         match result {
             Ok(()) => Ok(stream),
             // The only `WouldBlock` `do_io` returns here is the deadline (IO2).
@@ -237,15 +234,13 @@ impl TcpStream {
     /// Bounds how long a read waits (`None`: forever). Stored in the socket like std
     /// (`SO_RCVTIMEO`), so clones share it; a zero duration is an `InvalidInput` error.
     pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self
-            .inner
+        self.inner
             .set_timeout(Direction::Read, dur, |s| s.set_read_timeout(dur))
     }
 
     /// Bounds how long a write waits (`None`: forever). See `set_read_timeout`.
     pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self
-            .inner
+        self.inner
             .set_timeout(Direction::Write, dur, |s| s.set_write_timeout(dur))
     }
 
@@ -261,10 +256,7 @@ impl TcpStream {
 
     /// Reads without removing the data from the socket's queue; waits like `read`.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner
-            .do_io(Direction::Read, |s| {
-                s.peek(buf)
-            })
+        self.inner.do_io(Direction::Read, |s| s.peek(buf))
     }
 
     /// Sets `TCP_NODELAY`.
@@ -306,31 +298,27 @@ impl TcpStream {
     }
 
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let len = buf.len();
         self.inner
-            .do_io(Direction::Read, |mut s| {
-                s.read(buf)
-            })
+            .do_io_stream(Direction::Read, len, |mut s| s.read(buf))
     }
 
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let len = bufs.iter().map(|b| b.len()).sum();
         self.inner
-            .do_io(Direction::Read, |mut s| {
-                s.read_vectored(bufs)
-            })
+            .do_io_stream(Direction::Read, len, |mut s| s.read_vectored(bufs))
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
+        let len = buf.len();
         self.inner
-            .do_io(Direction::Write, |mut s| {
-                s.write(buf)
-            })
+            .do_io_stream(Direction::Write, len, |mut s| s.write(buf))
     }
 
     fn write_vectored_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let len = bufs.iter().map(|b| b.len()).sum();
         self.inner
-            .do_io(Direction::Write, |mut s| {
-                s.write_vectored(bufs)
-            })
+            .do_io_stream(Direction::Write, len, |mut s| s.write_vectored(bufs))
     }
 }
 

@@ -60,20 +60,18 @@ impl UnixStream {
             inner: IoSource::new(net::UnixStream::from(started)),
         };
         // As for TCP: a connect still in progress finishes when the socket becomes writable.
-        stream.inner.do_io_within(Direction::Write, None,
-            |s| {
-                if let Some(e) = s.take_error()? {
-                    return Err(e);
+        stream.inner.do_io_within(Direction::Write, None, |s| {
+            if let Some(e) = s.take_error()? {
+                return Err(e);
+            }
+            match s.peer_addr() {
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                    Err(io::ErrorKind::WouldBlock.into())
                 }
-                match s.peer_addr() {
-                    Ok(_) => Ok(()),
-                    Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                        Err(io::ErrorKind::WouldBlock.into())
-                    }
-                    Err(e) => Err(e),
-                }
-            },
-        )?;
+                Err(e) => Err(e),
+            }
+        })?;
         Ok(stream)
     }
 
@@ -111,15 +109,13 @@ impl UnixStream {
     /// Bounds how long a read waits (`None`: forever). Stored in the socket like std
     /// (`SO_RCVTIMEO`), so clones share it; a zero duration is an `InvalidInput` error.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self
-            .inner
+        self.inner
             .set_timeout(Direction::Read, timeout, |s| s.set_read_timeout(timeout))
     }
 
     /// Bounds how long a write waits (`None`: forever). See `set_read_timeout`.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self
-            .inner
+        self.inner
             .set_timeout(Direction::Write, timeout, |s| s.set_write_timeout(timeout))
     }
 
@@ -157,31 +153,27 @@ impl UnixStream {
     }
 
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let len = buf.len();
         self.inner
-            .do_io(Direction::Read, |mut s| {
-                s.read(buf)
-            })
+            .do_io_stream(Direction::Read, len, |mut s| s.read(buf))
     }
 
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let len = bufs.iter().map(|b| b.len()).sum();
         self.inner
-            .do_io(Direction::Read, |mut s| {
-                s.read_vectored(bufs)
-            })
+            .do_io_stream(Direction::Read, len, |mut s| s.read_vectored(bufs))
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
+        let len = buf.len();
         self.inner
-            .do_io(Direction::Write, |mut s| {
-                s.write(buf)
-            })
+            .do_io_stream(Direction::Write, len, |mut s| s.write(buf))
     }
 
     fn write_vectored_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let len = bufs.iter().map(|b| b.len()).sum();
         self.inner
-            .do_io(Direction::Write, |mut s| {
-                s.write_vectored(bufs)
-            })
+            .do_io_stream(Direction::Write, len, |mut s| s.write_vectored(bufs))
     }
 }
 
