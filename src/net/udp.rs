@@ -47,19 +47,13 @@ impl UdpSocket {
     /// Receives one datagram and returns its length and sender. Bytes beyond `buf` are
     /// discarded. Waits for a datagram (up to the read timeout).
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.inner
-            .do_io(Direction::Read, |s| {
-                s.recv_from(buf)
-            })
+        self.inner.do_io(Direction::Read, |s| s.recv_from(buf))
     }
 
     /// Like `recv_from`, but leaves the datagram in the queue: the next receive returns it
     /// again.
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.inner
-            .do_io(Direction::Read, |s| {
-                s.peek_from(buf)
-            })
+        self.inner.do_io(Direction::Read, |s| s.peek_from(buf))
     }
 
     /// Sends `buf` as one datagram to `addr` and returns the number of bytes sent. Like std,
@@ -72,10 +66,7 @@ impl UdpSocket {
                 "no addresses to send data to",
             ));
         };
-        self.inner
-            .do_io(Direction::Write, |s| {
-                s.send_to(buf, addr)
-            })
+        self.inner.do_io(Direction::Write, |s| s.send_to(buf, addr))
     }
 
     /// The address of the peer set by `connect` (`NotConnected` if there is none).
@@ -99,15 +90,13 @@ impl UdpSocket {
     /// Bounds how long a receive waits (`None`: forever). Stored in the socket like std
     /// (`SO_RCVTIMEO`), so clones share it; a zero duration is an `InvalidInput` error.
     pub fn set_read_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self
-            .inner
+        self.inner
             .set_timeout(Direction::Read, dur, |s| s.set_read_timeout(dur))
     }
 
     /// Bounds how long a send waits (`None`: forever). See `set_read_timeout`.
     pub fn set_write_timeout(&self, dur: Option<Duration>) -> io::Result<()> {
-        self
-            .inner
+        self.inner
             .set_timeout(Direction::Write, dur, |s| s.set_write_timeout(dur))
     }
 
@@ -217,26 +206,17 @@ impl UdpSocket {
 
     /// Sends `buf` as one datagram to the connected peer. Waits like `send_to`.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner
-            .do_io(Direction::Write, |s| {
-                s.send(buf)
-            })
+        self.inner.do_io(Direction::Write, |s| s.send(buf))
     }
 
     /// Receives one datagram from the connected peer. Waits like `recv_from`.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner
-            .do_io(Direction::Read, |s| {
-                s.recv(buf)
-            })
+        self.inner.do_io(Direction::Read, |s| s.recv(buf))
     }
 
     /// Like `recv`, but leaves the datagram in the queue.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner
-            .do_io(Direction::Read, |s| {
-                s.peek(buf)
-            })
+        self.inner.do_io(Direction::Read, |s| s.peek(buf))
     }
 
     /// In non-blocking mode sends and receives return `WouldBlock` instead of waiting.

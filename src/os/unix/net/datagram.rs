@@ -96,64 +96,53 @@ impl UnixDatagram {
     /// non-blocking mode: `WouldBlock`, like std's).
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let blocking = !self.inner.is_nonblocking();
-        self.inner.do_io(Direction::Read, |s| match s.recv_from(buf) {
+        self.inner
+            .do_io(Direction::Read, |s| match s.recv_from(buf) {
                 Err(e) if blocking && is_read_shut_down(s, &e) => {
                     Ok((0, SocketAddr::from_pathname("")?))
                 }
                 result => result,
-            },
-        )
+            })
     }
 
     /// Receives one datagram. Waits like `recv_from`.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let blocking = !self.inner.is_nonblocking();
         self.inner.do_io(Direction::Read, |s| match s.recv(buf) {
-                Err(e) if blocking && is_read_shut_down(s, &e) => Ok(0),
-                result => result,
-            },
-        )
+            Err(e) if blocking && is_read_shut_down(s, &e) => Ok(0),
+            result => result,
+        })
     }
 
     /// Sends `buf` as one datagram to the socket file `path`. Waits while the receiver's
     /// queue is full (up to the write timeout; see the type's documentation).
     pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
         let path = path.as_ref();
-        self.inner
-            .do_io(Direction::Write, |s| {
-                s.send_to(buf, path)
-            })
+        self.inner.do_io(Direction::Write, |s| s.send_to(buf, path))
     }
 
     /// Sends `buf` as one datagram to `socket_addr`. Waits like `send_to`.
     pub fn send_to_addr(&self, buf: &[u8], socket_addr: &SocketAddr) -> io::Result<usize> {
         self.inner
-            .do_io(Direction::Write, |s| {
-                s.send_to_addr(buf, socket_addr)
-            })
+            .do_io(Direction::Write, |s| s.send_to_addr(buf, socket_addr))
     }
 
     /// Sends `buf` as one datagram to the connected peer. Waits while its queue is full (up
     /// to the write timeout).
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner
-            .do_io(Direction::Write, |s| {
-                s.send(buf)
-            })
+        self.inner.do_io(Direction::Write, |s| s.send(buf))
     }
 
     /// Bounds how long a receive waits (`None`: forever). Stored in the socket like std
     /// (`SO_RCVTIMEO`), so clones share it; a zero duration is an `InvalidInput` error.
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self
-            .inner
+        self.inner
             .set_timeout(Direction::Read, timeout, |s| s.set_read_timeout(timeout))
     }
 
     /// Bounds how long a send waits (`None`: forever). See `set_read_timeout`.
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        self
-            .inner
+        self.inner
             .set_timeout(Direction::Write, timeout, |s| s.set_write_timeout(timeout))
     }
 
