@@ -10,8 +10,8 @@
 //! a loop not stopping I/O on the other, I/O in a `Drop` run by unwinding, and sockets on plain
 //! threads never starting the runtime.
 //!
-//! Two tests are `#[ignore]`d because they show bugs in src/ (see their `ignore` reasons); run
-//! them with `cargo test --test net_tcp -- --ignored`.
+//! Tests of known, unfixed bugs would be `#[ignore]`d with the bug as the reason (none today);
+//! run them with `cargo test --test net_tcp -- --ignored`.
 //!
 //! The tests that open thousands of descriptors take the `HEAVY` lock, so that they do not add
 //! up against the descriptor limit (and the machine) when the harness runs tests in parallel.
@@ -106,6 +106,14 @@ fn pair() -> (TcpStream, TcpStream) {
     let listener = bind();
     let client = TcpStream::connect(listener.local_addr().unwrap()).expect("connect");
     let (server, _) = listener.accept().expect("accept");
+    (client, server)
+}
+
+/// A connected pair of std streams on loopback.
+fn std_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap();
     (client, server)
 }
 
@@ -1309,7 +1317,9 @@ fn std_conversions_round_trip() {
         // Through OwnedFd.
         let owned: OwnedFd = TcpStream::from(back).into();
         let weft_from_owned = TcpStream::from(owned);
-        assert!(is_nonblocking_fd(weft_from_owned.as_raw_fd()));
+        // Given back without `set_nonblocking(true)`: blocking; taken over: left as it is
+        // (IO3), and reads still wait by parking.
+        assert!(!is_nonblocking_fd(weft_from_owned.as_raw_fd()));
         (&std_peer).write_all(b"x").unwrap();
         let mut one = [0u8];
         (&weft_from_owned).read_exact(&mut one).unwrap();
@@ -1976,9 +1986,10 @@ fn child_clone_after_std_conversion() {
     });
 }
 
+/// IO3: stream sockets stay in blocking mode and every weft read and write passes
+/// `MSG_DONTWAIT`, so the clone shares a blocking open file with the std handle and still
+/// parks.
 #[test]
-#[ignore = "bug: converting one handle to std (or into_raw_fd) clears O_NONBLOCK on the open \
-            file description its weft clones share, so their waits block the worker"]
 fn converting_a_handle_to_std_keeps_its_clones_parking() {
     watchdog(|| {
         let out = run_child_with_timeout(
@@ -1994,6 +2005,38 @@ fn converting_a_handle_to_std_keeps_its_clones_parking() {
             "the reading coroutine blocked the only worker in recv(2)\n{}",
             out.dump()
         );
-        assert_eq!(out.stdout_value("clone_nonblocking"), "true");
+        assert_eq!(out.stdout_value("clone_nonblocking"), "false");
+    });
+}
+
+/// IO3, the other way: taking a std stream over leaves the std handles that share its open
+/// file blocking (a std read with a timeout still waits for late data).
+#[test]
+fn taking_a_std_stream_over_leaves_its_std_clones_blocking() {
+    watchdog(|| {
+        let (std_a, mut std_b) = std_pair();
+        let std_clone = std_a.try_clone().unwrap();
+        let weft_a = TcpStream::from(std_a);
+        let reader = go!(move || {
+            let mut buf = [0u8; 2];
+            (&weft_a).read_exact(&mut buf).unwrap();
+            (buf, weft_a)
+        });
+        std_b.write_all(b"hi").unwrap();
+        let (buf, weft_a) = reader.join().unwrap();
+        assert_eq!(&buf, b"hi");
+        assert!(!is_nonblocking_fd(std_clone.as_raw_fd()));
+        std_clone
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            std_b.write_all(b"late").unwrap();
+            std_b
+        });
+        let mut late = [0u8; 4];
+        (&std_clone).read_exact(&mut late).unwrap();
+        assert_eq!(&late, b"late");
+        drop((writer.join().unwrap(), weft_a));
     });
 }

@@ -749,7 +749,8 @@ fn conversions_to_and_from_std() {
         let (sa, sb) = std::os::unix::net::UnixStream::pair().unwrap();
         let raw = sa.as_raw_fd();
         let a = UnixStream::from(sa);
-        assert!(is_fd_nonblocking(raw));
+        // IO3: a stream keeps its mode (its reads pass MSG_DONTWAIT) and still parks.
+        assert!(!is_fd_nonblocking(raw));
         assert_eq!(a.as_fd().as_raw_fd(), raw);
         let debug = format!("{a:?}");
         assert!(debug.contains("UnixStream"), "{debug}");

@@ -4,6 +4,7 @@
 mod driver;
 pub(crate) mod readiness;
 mod source;
+pub(crate) mod stream_sys;
 
 pub(crate) use driver::Driver;
 pub(crate) use readiness::Direction;

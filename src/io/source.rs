@@ -13,7 +13,8 @@
 //!   shared with its `try_clone` clones, and updated by their setters ([`Timeouts`]), so a
 //!   wait costs no `getsockopt`.
 //! - IO3: after `set_nonblocking(true)` an operation returns `WouldBlock` instead of waiting.
-//!   The descriptor itself is always in non-blocking mode.
+//!   The descriptor's own mode does not matter: listeners and datagram sockets are kept
+//!   non-blocking, stream sockets pass `MSG_DONTWAIT` on every call (`stream_sys`).
 //! - IO4: a descriptor is registered with the driver when a coroutine first has to wait for
 //!   it, after its operation saw `WouldBlock` (epoll reports readiness present at
 //!   registration, so nothing is missed). Sockets used only by plain threads never touch the
@@ -34,7 +35,7 @@ use super::readiness::{Direction, ScheduledIo};
 use crate::park::{self, Unparker};
 use crate::runtime::context;
 
-/// A descriptor of type `T` (a std socket in non-blocking mode), registered with the
+/// A descriptor of type `T` (a std socket whose operations never block, IO3), registered with the
 /// runtime's driver the first time a coroutine has to wait for it (IO4). `Sync` when `T` is:
 /// any number of coroutines and threads may operate on it at once.
 #[derive(Debug)]
@@ -123,7 +124,7 @@ struct Registration {
 }
 
 impl<T: AsRawFd> IoSource<T> {
-    /// Wraps `io`, which the caller has put in non-blocking mode.
+    /// Wraps `io`, whose operations the caller makes non-blocking (IO3).
     pub(crate) fn new(io: T) -> Self {
         IoSource::with_timeouts(io, Timeouts::new())
     }
@@ -189,7 +190,7 @@ impl<T: AsRawFd> IoSource<T> {
         self.nonblocking.load(Ordering::Relaxed)
     }
 
-    /// D3: deregisters and hands the descriptor back (still in non-blocking mode).
+    /// D3: deregisters and hands the descriptor back (in the mode it is in).
     pub(crate) fn into_inner(self) -> T {
         let mut this = ManuallyDrop::new(self);
         this.deregister();

@@ -29,21 +29,32 @@ use std::io;
 /// The std conversions every weft socket type has: `Debug` (std's), `From` the std type and
 /// back, `AsFd`, `AsRawFd`, `FromRawFd`, `IntoRawFd`, `From<::std::os::fd::OwnedFd>` and `Into<OwnedFd>`. The
 /// type must have an `inner: IoSource<$std>` field and an `into_std(self) -> $std` method.
+/// `stream` marks a stream socket, whose reads and writes pass `MSG_DONTWAIT` and which is
+/// therefore taken over in whatever mode it is in (IO3); other descriptors are switched to
+/// non-blocking mode.
 macro_rules! fd_conversions {
     ($weft:ident, $std:ty) => {
+        $crate::net::fd_conversions!(@impl $weft, $std, true);
+    };
+    ($weft:ident, $std:ty, stream) => {
+        $crate::net::fd_conversions!(@impl $weft, $std, false);
+    };
+    (@impl $weft:ident, $std:ty, $set_nonblocking:expr) => {
         impl ::std::fmt::Debug for $weft {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 ::std::fmt::Debug::fmt(self.inner.get_ref(), f)
             }
         }
 
-        /// Takes over a std socket, switching its descriptor to non-blocking mode (weft's
-        /// blocking behaviour does not depend on it).
+        /// Takes over a std socket. A stream socket keeps its descriptor's mode; others are
+        /// switched to non-blocking mode (weft's blocking behaviour depends on neither).
         impl From<$std> for $weft {
             fn from(io: $std) -> $weft {
-                // fcntl(F_SETFL) on an open descriptor fails only for a bad descriptor, which
-                // the first operation on it reports anyway.
-                let _ = io.set_nonblocking(true);
+                if $set_nonblocking {
+                    // fcntl(F_SETFL) on an open descriptor fails only for a bad descriptor,
+                    // which the first operation on it reports anyway.
+                    let _ = io.set_nonblocking(true);
+                }
                 $weft {
                     inner: $crate::io::IoSource::new(io),
                 }
@@ -101,6 +112,19 @@ macro_rules! fd_conversions {
 }
 
 pub(crate) use fd_conversions;
+
+/// Gives a descriptor back to std in the mode its weft handle's user asked for (IO3): weft
+/// keeps listeners and datagram sockets non-blocking while it owns them, and leaves a stream
+/// socket's mode as it found it.
+pub(crate) fn restore_mode<T>(
+    io: &T,
+    nonblocking: bool,
+    set: impl FnOnce(&T, bool) -> io::Result<()>,
+) {
+    // fcntl(F_SETFL) on a descriptor we own fails only for a bad descriptor, which the next
+    // operation on it reports anyway.
+    let _ = set(io, nonblocking);
+}
 
 mod tcp;
 mod udp;

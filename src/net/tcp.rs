@@ -5,9 +5,9 @@ use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
-use crate::io::{Direction, IoSource};
+use crate::io::{Direction, IoSource, stream_sys};
 
-use super::each_addr;
+use super::{each_addr, restore_mode};
 
 /// A TCP socket server, listening for connections: `std::net::TcpListener` with the same
 /// methods.
@@ -132,16 +132,6 @@ impl TcpListener {
     }
 }
 
-/// Gives a descriptor back in the mode its user asked for (weft keeps every descriptor
-/// non-blocking while it owns it).
-fn restore_mode<T>(io: &T, nonblocking: bool, set: impl FnOnce(&T, bool) -> io::Result<()>) {
-    if !nonblocking {
-        // fcntl(F_SETFL) on a descriptor we own fails only for a bad descriptor, which the
-        // next operation on it reports anyway.
-        let _ = set(io, false);
-    }
-}
-
 impl std::iter::FusedIterator for Incoming<'_> {}
 
 impl Iterator for Incoming<'_> {
@@ -191,7 +181,12 @@ impl TcpStream {
             }
         });
         match result {
-            Ok(()) => Ok(stream),
+            // IO3: the connect was non-blocking (mio); the socket now goes on in blocking
+            // mode, like a std one, since every read and write passes `MSG_DONTWAIT`.
+            Ok(()) => {
+                stream.inner.get_ref().set_nonblocking(false)?;
+                Ok(stream)
+            }
             // The only `WouldBlock` `do_io` returns here is the deadline (IO2).
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -202,7 +197,7 @@ impl TcpStream {
     }
 
     fn from_std(stream: net::TcpStream) -> io::Result<TcpStream> {
-        stream.set_nonblocking(true)?;
+        // IO3: the descriptor keeps its mode; every read and write passes `MSG_DONTWAIT`.
         Ok(TcpStream {
             inner: IoSource::new(stream),
         })
@@ -225,7 +220,7 @@ impl TcpStream {
 
     /// A new handle to the same socket (a duplicated descriptor).
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        // The duplicate shares the file's non-blocking mode (always on) and the timeouts.
+        // The duplicate shares the socket's timeouts (IO2).
         Ok(TcpStream {
             inner: self.inner.duplicate(self.inner.get_ref().try_clone()?),
         })
@@ -256,7 +251,9 @@ impl TcpStream {
 
     /// Reads without removing the data from the socket's queue; waits like `read`.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.do_io(Direction::Read, |s| s.peek(buf))
+        self.inner.do_io(Direction::Read, |s| {
+            stream_sys::recv(s.as_raw_fd(), buf, true)
+        })
     }
 
     /// Sets `TCP_NODELAY`.
@@ -299,26 +296,30 @@ impl TcpStream {
 
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
         let len = buf.len();
-        self.inner
-            .do_io_stream(Direction::Read, len, |mut s| s.read(buf))
+        self.inner.do_io_stream(Direction::Read, len, |s| {
+            stream_sys::recv(s.as_raw_fd(), buf, false)
+        })
     }
 
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let len = bufs.iter().map(|b| b.len()).sum();
-        self.inner
-            .do_io_stream(Direction::Read, len, |mut s| s.read_vectored(bufs))
+        self.inner.do_io_stream(Direction::Read, len, |s| {
+            stream_sys::recv_vectored(s.as_raw_fd(), bufs)
+        })
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
         let len = buf.len();
-        self.inner
-            .do_io_stream(Direction::Write, len, |mut s| s.write(buf))
+        self.inner.do_io_stream(Direction::Write, len, |s| {
+            stream_sys::send(s.as_raw_fd(), buf)
+        })
     }
 
     fn write_vectored_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let len = bufs.iter().map(|b| b.len()).sum();
-        self.inner
-            .do_io_stream(Direction::Write, len, |mut s| s.write_vectored(bufs))
+        self.inner.do_io_stream(Direction::Write, len, |s| {
+            stream_sys::send_vectored(s.as_raw_fd(), bufs)
+        })
     }
 }
 
@@ -371,4 +372,4 @@ impl Write for &TcpStream {
 }
 
 super::fd_conversions!(TcpListener, net::TcpListener);
-super::fd_conversions!(TcpStream, net::TcpStream);
+super::fd_conversions!(TcpStream, net::TcpStream, stream);

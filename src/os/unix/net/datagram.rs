@@ -74,7 +74,7 @@ impl UnixDatagram {
 
     /// A new handle to the same socket (a duplicated descriptor).
     pub fn try_clone(&self) -> io::Result<UnixDatagram> {
-        // The duplicate shares the file's non-blocking mode (always on) and the timeouts.
+        // The duplicate shares the file's non-blocking mode (always on, IO3) and the timeouts.
         Ok(UnixDatagram {
             inner: self.inner.duplicate(self.inner.get_ref().try_clone()?),
         })

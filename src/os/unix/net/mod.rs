@@ -23,7 +23,7 @@
 //! echo.join().unwrap();
 //! ```
 
-use std::io;
+pub(super) use crate::net::restore_mode;
 
 mod datagram;
 mod listener;
@@ -34,13 +34,3 @@ pub use listener::{Incoming, UnixListener};
 /// std's address type, re-exported so that `use weft::os::unix::net::…` covers a port.
 pub use std::os::unix::net::SocketAddr;
 pub use stream::UnixStream;
-
-/// Gives a descriptor back in the mode its user asked for (weft keeps every descriptor
-/// non-blocking while it owns it).
-fn restore_mode<T>(io: &T, nonblocking: bool, set: impl FnOnce(&T, bool) -> io::Result<()>) {
-    if !nonblocking {
-        // fcntl(F_SETFL) on a descriptor we own fails only for a bad descriptor, which the
-        // next operation on it reports anyway.
-        let _ = set(io, false);
-    }
-}

@@ -2,12 +2,13 @@
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::Shutdown;
+use std::os::fd::AsRawFd;
 use std::os::unix::net;
 use std::path::Path;
 use std::time::Duration;
 
 use super::{SocketAddr, restore_mode};
-use crate::io::{Direction, IoSource};
+use crate::io::{Direction, IoSource, stream_sys};
 
 /// The first pause before retrying a connect refused for a full backlog; it doubles up to
 /// [`MAX_BACKLOG_PAUSE`].
@@ -72,6 +73,8 @@ impl UnixStream {
                 Err(e) => Err(e),
             }
         })?;
+        // IO3: on in blocking mode, like a std socket; reads and writes pass `MSG_DONTWAIT`.
+        stream.inner.get_ref().set_nonblocking(false)?;
         Ok(stream)
     }
 
@@ -82,7 +85,7 @@ impl UnixStream {
     }
 
     pub(super) fn from_std(stream: net::UnixStream) -> io::Result<UnixStream> {
-        stream.set_nonblocking(true)?;
+        // IO3: the descriptor keeps its mode; every read and write passes `MSG_DONTWAIT`.
         Ok(UnixStream {
             inner: IoSource::new(stream),
         })
@@ -90,7 +93,7 @@ impl UnixStream {
 
     /// A new handle to the same socket (a duplicated descriptor).
     pub fn try_clone(&self) -> io::Result<UnixStream> {
-        // The duplicate shares the file's non-blocking mode (always on) and the timeouts.
+        // The duplicate shares the socket's timeouts (IO2).
         Ok(UnixStream {
             inner: self.inner.duplicate(self.inner.get_ref().try_clone()?),
         })
@@ -154,26 +157,30 @@ impl UnixStream {
 
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
         let len = buf.len();
-        self.inner
-            .do_io_stream(Direction::Read, len, |mut s| s.read(buf))
+        self.inner.do_io_stream(Direction::Read, len, |s| {
+            stream_sys::recv(s.as_raw_fd(), buf, false)
+        })
     }
 
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let len = bufs.iter().map(|b| b.len()).sum();
-        self.inner
-            .do_io_stream(Direction::Read, len, |mut s| s.read_vectored(bufs))
+        self.inner.do_io_stream(Direction::Read, len, |s| {
+            stream_sys::recv_vectored(s.as_raw_fd(), bufs)
+        })
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
         let len = buf.len();
-        self.inner
-            .do_io_stream(Direction::Write, len, |mut s| s.write(buf))
+        self.inner.do_io_stream(Direction::Write, len, |s| {
+            stream_sys::send(s.as_raw_fd(), buf)
+        })
     }
 
     fn write_vectored_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let len = bufs.iter().map(|b| b.len()).sum();
-        self.inner
-            .do_io_stream(Direction::Write, len, |mut s| s.write_vectored(bufs))
+        self.inner.do_io_stream(Direction::Write, len, |s| {
+            stream_sys::send_vectored(s.as_raw_fd(), bufs)
+        })
     }
 }
 
@@ -225,4 +232,4 @@ impl Write for &UnixStream {
     }
 }
 
-crate::net::fd_conversions!(UnixStream, net::UnixStream);
+crate::net::fd_conversions!(UnixStream, net::UnixStream, stream);
