@@ -21,7 +21,10 @@
 //!   `Transfer-Encoding` (chunked uploads) gets `501` — each then closes;
 //! - a client that stalls (sends nothing, or half a request) longer than the read timeout is
 //!   dropped: `set_read_timeout` bounds every read, and weft honours it with a timer while the
-//!   coroutine is parked;
+//!   coroutine is parked; so is one that sends but never reads its answers
+//!   (`set_write_timeout`);
+//! - `Content-Length` must be digits (and agree with any other one), HTTP/1.1 requests must
+//!   carry `Host`, else 400;
 //! - when `accept` fails because the process or the system is out of descriptors
 //!   (EMFILE/ENFILE) or memory, the accept loop says so once and backs off (5 ms doubling to 1 s,
 //!   as Go's net/http does) instead of spinning on the error; the connections it has keep being
@@ -45,6 +48,8 @@ use weft::net::{TcpListener, TcpStream};
 pub struct Config {
     /// A read that waits longer than this drops the client.
     pub read_timeout: Duration,
+    /// A write that waits longer than this (a client that sends but never reads) drops it.
+    pub write_timeout: Duration,
     /// Largest request head (request line and headers) in bytes; larger gets 431.
     pub max_head: usize,
     /// Largest request body in bytes; larger gets 413.
@@ -55,6 +60,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             read_timeout: Duration::from_secs(10),
+            write_timeout: Duration::from_secs(10),
             max_head: 8 * 1024,
             max_body: 1024 * 1024,
         }
@@ -72,7 +78,7 @@ pub struct Stats {
     pub requests: AtomicU64,
     /// Requests refused with a 4xx/5xx status because of what the client sent.
     pub refused: AtomicU64,
-    /// Clients dropped for stalling past the read timeout.
+    /// Clients dropped for stalling past the read or write timeout.
     pub timed_out: AtomicU64,
     /// `accept` calls that failed for lack of descriptors or memory.
     pub accept_exhausted: AtomicU64,
@@ -98,10 +104,15 @@ pub fn serve(listener: TcpListener, config: Arc<Config>, stats: Arc<Stats>) -> i
                 // Builder::spawn, not go!: out of memory for a stack is an error to report and
                 // survive, like EMFILE, not a panic.
                 let spawned = weft::thread::Builder::new().spawn(move || {
-                    if let Err(e) = handle(conn, &config, &counters)
-                        && !quiet(&e)
-                    {
-                        eprintln!("http_server: connection from {peer}: {e}");
+                    if let Err(e) = handle(conn, &config, &counters) {
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                        ) {
+                            counters.timed_out.fetch_add(1, Ordering::Relaxed);
+                        } else if !quiet(&e) {
+                            eprintln!("http_server: connection from {peer}: {e}");
+                        }
                     }
                     counters.open.fetch_sub(1, Ordering::Relaxed);
                 });
@@ -181,6 +192,7 @@ enum Next {
 /// something that ends it (answered first). Returns the I/O error that ended it, if any.
 pub fn handle(mut conn: TcpStream, config: &Config, stats: &Stats) -> io::Result<()> {
     conn.set_read_timeout(Some(config.read_timeout))?;
+    conn.set_write_timeout(Some(config.write_timeout))?;
     conn.set_nodelay(true)?;
     // `buf[start..end]` holds bytes received and not yet parsed; the buffer is one maximal
     // request head, so a head that does not fit in it is too large.
@@ -220,9 +232,7 @@ pub fn handle(mut conn: TcpStream, config: &Config, stats: &Stats) -> io::Result
                         if body.len() < n {
                             flush(&mut conn, &mut out)?;
                             body.resize(n, 0);
-                            if let Err(e) = conn.read_exact(&mut body[buffered..]) {
-                                return stalled(e, stats);
-                            }
+                            conn.read_exact(&mut body[buffered..])?;
                         }
                         body
                     }
@@ -231,6 +241,7 @@ pub fn handle(mut conn: TcpStream, config: &Config, stats: &Stats) -> io::Result
                 stats.requests.fetch_add(1, Ordering::Relaxed);
                 if let Next::Close = next {
                     flush(&mut conn, &mut out)?;
+                    close_gracefully(&conn);
                     return Ok(());
                 }
             }
@@ -259,22 +270,11 @@ pub fn handle(mut conn: TcpStream, config: &Config, stats: &Stats) -> io::Result
                     Ok(0) => return Ok(()),
                     Ok(n) => end += n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return stalled(e, stats),
+                    Err(e) => return Err(e),
                 }
             }
         }
     }
-}
-
-/// A read failed: count the stalled client (read timeout) and pass the error on.
-fn stalled(e: io::Error, stats: &Stats) -> io::Result<()> {
-    if matches!(
-        e.kind(),
-        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-    ) {
-        stats.timed_out.fetch_add(1, Ordering::Relaxed);
-    }
-    Err(e)
 }
 
 /// Answers with an error status and closes: what follows a bad request cannot be trusted to
@@ -291,8 +291,14 @@ fn refuse(
     let body = format!("{status} {reason}\n");
     response(out, status, reason, body.as_bytes(), false, true);
     flush(conn, out)?;
-    // Say we are done sending and let the client see the answer before the close; unread input
-    // would otherwise make the close a reset that may destroy the response in flight.
+    close_gracefully(conn);
+    Ok(())
+}
+
+/// Says we are done sending and lets the client see the last answer before the close: unread
+/// input would otherwise make the close a reset that may destroy the answer in flight. Reads
+/// (and drops) at most 64 KiB, each read bounded by the read timeout.
+fn close_gracefully(mut conn: &TcpStream) {
     let _ = conn.shutdown(std::net::Shutdown::Write);
     let mut sink = [0u8; 1024];
     let mut drained = 0;
@@ -302,7 +308,6 @@ fn refuse(
             Ok(n) => drained += n,
         }
     }
-    Ok(())
 }
 
 fn flush(conn: &mut TcpStream, out: &mut Vec<u8>) -> io::Result<()> {
@@ -321,20 +326,25 @@ struct Request<'a> {
     keep_alive: bool,
 }
 
-/// Checks a complete request head: framing (Content-Length; Transfer-Encoding is refused) and
-/// persistence (HTTP/1.1 keeps the connection unless `Connection: close`; HTTP/1.0 only with
-/// `Connection: keep-alive`).
+/// Checks a complete request head: framing (Content-Length, digits only; Transfer-Encoding is
+/// refused), `Host` (required in HTTP/1.1) and persistence (HTTP/1.1 keeps the connection
+/// unless `Connection` lists `close`; HTTP/1.0 only if it lists `keep-alive`).
 fn request<'a>(req: &httparse::Request<'_, 'a>) -> Result<Request<'a>, (u16, &'static str)> {
     let method = req.method.unwrap_or("");
     let path = req.path.unwrap_or("");
     let version = req.version.unwrap_or(1);
     let mut body_len = None::<usize>;
     let mut keep_alive = version == 1;
+    let mut close = false;
+    let mut host = false;
     for h in req.headers.iter() {
         if h.name.eq_ignore_ascii_case("content-length") {
-            let n = std::str::from_utf8(h.value)
-                .ok()
-                .and_then(|v| v.trim().parse().ok())
+            // RFC 9112: `1*DIGIT`. A lenient parse (a sign, Unicode spaces) that a proxy in
+            // front reads differently is a request-smuggling hole.
+            let digits = h.value.trim_ascii();
+            let n = (!digits.is_empty() && digits.iter().all(u8::is_ascii_digit))
+                .then(|| std::str::from_utf8(digits).ok()?.parse::<usize>().ok())
+                .flatten()
                 .ok_or((400, "Bad Request"))?;
             // Two different lengths are a request-smuggling attempt.
             if body_len.is_some_and(|m| m != n) {
@@ -344,19 +354,25 @@ fn request<'a>(req: &httparse::Request<'_, 'a>) -> Result<Request<'a>, (u16, &'s
         } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             return Err((501, "Not Implemented"));
         } else if h.name.eq_ignore_ascii_case("connection") {
-            let v = h.value;
-            if v.eq_ignore_ascii_case(b"close") {
-                keep_alive = false;
-            } else if v.eq_ignore_ascii_case(b"keep-alive") {
-                keep_alive = true;
+            for option in h.value.split(|&b| b == b',').map(<[u8]>::trim_ascii) {
+                if option.eq_ignore_ascii_case(b"close") {
+                    close = true;
+                } else if option.eq_ignore_ascii_case(b"keep-alive") {
+                    keep_alive = true;
+                }
             }
+        } else if h.name.eq_ignore_ascii_case("host") {
+            host = true;
         }
+    }
+    if version == 1 && !host {
+        return Err((400, "Bad Request"));
     }
     Ok(Request {
         method,
         path,
         body_len: body_len.unwrap_or(0),
-        keep_alive,
+        keep_alive: keep_alive && !close,
     })
 }
 

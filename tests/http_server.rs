@@ -194,8 +194,12 @@ fn a_malformed_request_gets_400_and_a_close() {
         for bad in [
             &b"GET / HTTP/1.1\r\nHost t\r\n\r\n"[..], // header without a colon
             b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n", // TLS on a plain port
-            b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
-            b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            b"GET / HTTP/1.1\r\nHost: t\r\nContent-Length: x\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            // Lenient parses a proxy may read differently: a sign, a Unicode space.
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: +3\r\n\r\nabc",
+            b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\xc2\xa0\r\n\r\nabc",
+            b"GET / HTTP/1.1\r\n\r\n", // HTTP/1.1 without Host
         ] {
             let mut c = connect(addr);
             c.send(bad);
@@ -203,7 +207,7 @@ fn a_malformed_request_gets_400_and_a_close() {
             assert_eq!((r.status, r.close), (400, true), "for {bad:?}");
             c.assert_closed();
         }
-        assert_eq!(stats.refused.load(Ordering::Relaxed), 4);
+        assert_eq!(stats.refused.load(Ordering::Relaxed), 7);
     });
 }
 
@@ -262,7 +266,7 @@ fn connection_close_and_http_1_0_end_the_connection() {
     watchdog(|| {
         let (addr, _) = server(Config::default());
         let mut c = connect(addr);
-        c.send(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n");
+        c.send(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: keep-alive, close\r\n\r\n");
         let r = c.response().unwrap();
         assert_eq!((r.status, r.close), (200, true));
         c.assert_closed();
@@ -298,6 +302,39 @@ fn a_stalled_client_is_dropped_after_the_read_timeout() {
         assert_eq!(stats.timed_out.load(Ordering::Relaxed), 2);
         assert_eq!(stats.requests.load(Ordering::Relaxed), 0);
 
+        // The server goes on serving.
+        let mut c = connect(addr);
+        c.send(&get("/"));
+        assert_eq!(c.response().unwrap().status, 200);
+    });
+}
+
+#[test]
+fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
+    watchdog(|| {
+        let (addr, stats) = server(Config {
+            write_timeout: Duration::from_millis(200),
+            ..Config::default()
+        });
+        // Pipelined requests whose answers pile up unread until both socket buffers are full.
+        let c = connect(addr);
+        let burst = get("/stats").repeat(1000);
+        let writer = std::thread::spawn({
+            let mut conn = c.conn.try_clone().unwrap();
+            move || {
+                // Ends when the server drops the connection (a reset, or a write timeout of
+                // our own once its buffers are full).
+                conn.set_write_timeout(Some(Duration::from_secs(30)))
+                    .unwrap();
+                while conn.write_all(&burst).is_ok() {}
+            }
+        });
+        while stats.timed_out.load(Ordering::Relaxed) == 0 {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(stats.timed_out.load(Ordering::Relaxed), 1);
+        drop(c);
+        writer.join().unwrap();
         // The server goes on serving.
         let mut c = connect(addr);
         c.send(&get("/"));

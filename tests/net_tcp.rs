@@ -779,6 +779,18 @@ fn timeouts_follow_the_socket_case(os_thread: bool) {
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
         clone.set_read_timeout(None).unwrap();
 
+        // Set on a std conversion of a clone, after the original has read its timeout.
+        let std_clone = std::net::TcpStream::from(a.try_clone().unwrap());
+        std_clone
+            .set_read_timeout(Some(Duration::from_millis(30)))
+            .unwrap();
+        let err = (&a)
+            .read(&mut buf)
+            .expect_err("times out through std's clone");
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        std_clone.set_read_timeout(None).unwrap();
+        drop(std_clone);
+
         // Set on std, then taken over.
         let std_b = std::net::TcpStream::from(b);
         std_b
@@ -1317,9 +1329,9 @@ fn std_conversions_round_trip() {
         // Through OwnedFd.
         let owned: OwnedFd = TcpStream::from(back).into();
         let weft_from_owned = TcpStream::from(owned);
-        // Given back without `set_nonblocking(true)`: blocking; taken over: left as it is
-        // (IO3), and reads still wait by parking.
-        assert!(!is_nonblocking_fd(weft_from_owned.as_raw_fd()));
+        // weft never changes a stream's mode (IO3): still non-blocking, and reads still wait
+        // by parking.
+        assert!(is_nonblocking_fd(weft_from_owned.as_raw_fd()));
         (&std_peer).write_all(b"x").unwrap();
         let mut one = [0u8];
         (&weft_from_owned).read_exact(&mut one).unwrap();
@@ -2006,6 +2018,51 @@ fn converting_a_handle_to_std_keeps_its_clones_parking() {
             out.dump()
         );
         assert_eq!(out.stdout_value("clone_nonblocking"), "false");
+    });
+}
+
+/// R5 only concludes "drained" from a call that could have moved more: a vectored call counts
+/// the buffers one system call passes (at most 1024), and an empty write concludes nothing
+/// and returns at once. A wrong conclusion would leave the next call waiting for an edge that
+/// never comes (the timeouts turn that hang into a failure).
+#[test]
+fn short_vectored_calls_and_empty_writes_do_not_hide_readiness() {
+    watchdog(|| {
+        let (a, b) = pair();
+        go!(move || {
+            a.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            a.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+            // A first wait registers the socket with the driver.
+            let waiter = std::thread::spawn({
+                let b = b.try_clone().unwrap();
+                move || {
+                    std::thread::sleep(Duration::from_millis(20));
+                    (&b).write_all(&[7u8; 1101]).unwrap();
+                }
+            });
+            let mut one = [0u8; 1];
+            (&a).read_exact(&mut one).unwrap();
+            waiter.join().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            // 1100 one-byte buffers: one call fills 1024 of them, leaving 76 bytes queued.
+            let mut bytes = vec![[0u8; 1]; 1100];
+            let mut bufs: Vec<IoSliceMut<'_>> =
+                bytes.iter_mut().map(|b| IoSliceMut::new(b)).collect();
+            assert_eq!((&a).read_vectored(&mut bufs).unwrap(), 1024);
+            let mut rest = [0u8; 100];
+            assert_eq!((&a).read(&mut rest).expect("the 76 queued bytes"), 76);
+
+            let ones = vec![[1u8; 1]; 1100];
+            let bufs: Vec<IoSlice<'_>> = ones.iter().map(|b| IoSlice::new(b)).collect();
+            assert_eq!((&a).write_vectored(&bufs).unwrap(), 1024);
+            (&a).write_all(b"x").expect("the send buffer has room");
+            assert_eq!((&a).write(&[]).unwrap(), 0);
+            let mut got = vec![0u8; 1025];
+            (&b).read_exact(&mut got).unwrap();
+            assert!(got[..1024].iter().all(|&x| x == 1) && got[1024] == b'x');
+        })
+        .join()
+        .unwrap();
     });
 }
 

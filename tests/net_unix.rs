@@ -777,7 +777,8 @@ fn conversions_to_and_from_std() {
         let owned: OwnedFd = UnixStream::from(sa).into();
         let a = UnixStream::from(owned);
         let raw = a.into_raw_fd();
-        assert!(!is_fd_nonblocking(raw));
+        // weft never changes a stream's mode (IO3): it stays as the user left it.
+        assert!(is_fd_nonblocking(raw));
         // SAFETY: `raw` came from `into_raw_fd` just above and is owned by nobody else.
         let a = unsafe { UnixStream::from_raw_fd(raw) };
         (&sb).write_all(b"raw").unwrap();

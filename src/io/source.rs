@@ -11,7 +11,8 @@
 //!   blocking socket gives on Linux (`EAGAIN`, `ErrorKind::WouldBlock`). It is read from the
 //!   socket the first time a wait of the handle needs it and then cached in the handle,
 //!   shared with its `try_clone` clones, and updated by their setters ([`Timeouts`]), so a
-//!   wait costs no `getsockopt`.
+//!   wait costs no `getsockopt` — unless the socket was taken over from std or one of its
+//!   duplicates was given back to std, when every wait asks the socket again.
 //! - IO3: after `set_nonblocking(true)` an operation returns `WouldBlock` instead of waiting.
 //!   The descriptor's own mode does not matter: listeners and datagram sockets are kept
 //!   non-blocking, stream sockets pass `MSG_DONTWAIT` on every call (`stream_sys`).
@@ -51,9 +52,9 @@ pub(crate) struct IoSource<T: AsRawFd> {
 /// IO2: the socket's read and write timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`) as last seen by
 /// this handle and its `try_clone` clones, so that a wait need not ask the kernel. Each is
 /// [`UNKNOWN`] until first needed, then read from the socket; the weft setters write the
-/// socket and the cache together (under `set`). A timeout set on the descriptor by other means
-/// (setsockopt on the raw descriptor, a std handle duplicated before the conversion) is not
-/// seen by handles that have already read theirs.
+/// socket and the cache together (under `set`). Not used (`trusted` off) for a descriptor
+/// taken over from std, nor once a duplicate went back to std. Not seen: setsockopt on the raw
+/// descriptor of a handle that has already read its timeout.
 #[derive(Debug)]
 struct Timeouts {
     /// Nanoseconds; [`NO_TIMEOUT`] for none, [`UNKNOWN`] before the first look.
@@ -61,17 +62,23 @@ struct Timeouts {
     write: AtomicU64,
     /// Keeps the socket and the cache in the same order when setters race.
     set: Mutex<()>,
+    /// Whether the cache may be used. Off for a descriptor taken over from std (std handles
+    /// duplicated before may set timeouts weft never sees) and, for every remaining
+    /// duplicate, once one of them has been given back to std: then each wait asks the
+    /// socket, as before the cache.
+    trusted: AtomicBool,
 }
 
 const UNKNOWN: u64 = u64::MAX;
 const NO_TIMEOUT: u64 = 0;
 
 impl Timeouts {
-    fn new() -> Arc<Timeouts> {
+    fn new(trusted: bool) -> Arc<Timeouts> {
         Arc::new(Timeouts {
             read: AtomicU64::new(UNKNOWN),
             write: AtomicU64::new(UNKNOWN),
             set: Mutex::new(()),
+            trusted: AtomicBool::new(trusted),
         })
     }
 
@@ -126,7 +133,13 @@ struct Registration {
 impl<T: AsRawFd> IoSource<T> {
     /// Wraps `io`, whose operations the caller makes non-blocking (IO3).
     pub(crate) fn new(io: T) -> Self {
-        IoSource::with_timeouts(io, Timeouts::new())
+        IoSource::with_timeouts(io, Timeouts::new(true))
+    }
+
+    /// Wraps `io` taken over from std (`From`, `FromRawFd`, `OwnedFd`): std duplicates of it
+    /// may exist, so its timeouts are asked of the socket at every wait (IO2).
+    pub(crate) fn adopt(io: T) -> Self {
+        IoSource::with_timeouts(io, Timeouts::new(false))
     }
 
     fn with_timeouts(io: T, timeouts: Arc<Timeouts>) -> Self {
@@ -165,6 +178,9 @@ impl<T: AsRawFd> IoSource<T> {
     /// IO2: the socket's timeout for `dir`, from the cache or else from the socket.
     fn timeout(&self, dir: Direction) -> io::Result<Option<Duration>> {
         let slot = self.timeouts.slot(dir);
+        if !self.timeouts.trusted.load(Ordering::Relaxed) {
+            return socket_timeout(self.io.as_raw_fd(), dir);
+        }
         match slot.load(Ordering::Relaxed) {
             UNKNOWN => {
                 let _order = self.timeouts.set.lock();
@@ -180,7 +196,7 @@ impl<T: AsRawFd> IoSource<T> {
         &self.io
     }
 
-    /// IO3: the user's non-blocking flag (the descriptor stays non-blocking either way).
+    /// IO3: the user's non-blocking flag (the descriptor's own mode is not changed).
     pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
         self.nonblocking.store(nonblocking, Ordering::Relaxed);
     }
@@ -194,6 +210,8 @@ impl<T: AsRawFd> IoSource<T> {
     pub(crate) fn into_inner(self) -> T {
         let mut this = ManuallyDrop::new(self);
         this.deregister();
+        // IO2: std may now set timeouts on this socket behind the duplicates' backs.
+        this.timeouts.trusted.store(false, Ordering::Relaxed);
         // SAFETY: `this` is never used or dropped again, so each field with a destructor is
         // moved out exactly once: `io` is returned, `registration` (empty after `deregister`)
         // and `timeouts` are dropped here; `registering` and `nonblocking` have no destructor.
@@ -239,9 +257,10 @@ impl<T: AsRawFd> IoSource<T> {
         self.wait_loop(dir, || self.timeout(dir), None::<fn(&R) -> bool>, op)
     }
 
-    /// [`do_io`](Self::do_io) for a read or write of `len` bytes on a stream socket (not a
-    /// peek, not a datagram), where moving fewer than `len` bytes means the queue is drained
-    /// or the buffer full (R5): the readiness is then cleared, and the next call in a
+    /// [`do_io`](Self::do_io) for a read or write of `len` bytes on a TCP stream (not a
+    /// peek, not a datagram, not a Unix stream), where moving fewer than `len` bytes means the
+    /// queue is drained or the buffer full (R5; `len` counts only the buffers one call
+    /// passes): the readiness is then cleared, and the next call in a
     /// coroutine waits for the next edge without first trying its system call. Saves the
     /// `WouldBlock` call of every request-response exchange (tokio does the same).
     pub(crate) fn do_io_stream(
@@ -250,6 +269,10 @@ impl<T: AsRawFd> IoSource<T> {
         len: usize,
         op: impl FnMut(&T) -> io::Result<usize>,
     ) -> io::Result<usize> {
+        if len == 0 {
+            // Nothing to move says nothing about the queue, and std returns `Ok(0)` at once.
+            return self.do_io(dir, op);
+        }
         self.wait_loop(
             dir,
             || self.timeout(dir),

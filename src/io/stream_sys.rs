@@ -9,6 +9,12 @@ use std::os::fd::RawFd;
 /// Most buffers one vectored call passes (the kernel's `UIO_MAXIOV`); std caps the same way.
 const MAX_IOV: usize = 1024;
 
+/// The bytes one vectored call can move: those of the buffers it passes (R5 compares the
+/// result with this, not with the total of all buffers).
+pub(crate) fn vectored_len<B: std::ops::Deref<Target = [u8]>>(bufs: &[B]) -> usize {
+    bufs.iter().take(MAX_IOV).map(|b| b.len()).sum()
+}
+
 fn check(r: isize) -> io::Result<usize> {
     if r < 0 {
         Err(io::Error::last_os_error())

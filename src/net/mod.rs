@@ -56,13 +56,14 @@ macro_rules! fd_conversions {
                     let _ = io.set_nonblocking(true);
                 }
                 $weft {
-                    inner: $crate::io::IoSource::new(io),
+                    inner: $crate::io::IoSource::adopt(io),
                 }
             }
         }
 
-        /// Gives the socket back to std, in blocking mode unless `set_nonblocking(true)` was
-        /// called.
+        /// Gives the socket back to std: non-blocking if `set_nonblocking(true)` was called on
+        /// this handle; otherwise a listener or datagram socket in blocking mode, a stream in
+        /// the mode it had (weft never changes a stream's mode, IO3).
         impl From<$weft> for $std {
             fn from(io: $weft) -> $std {
                 io.into_std()
@@ -113,9 +114,8 @@ macro_rules! fd_conversions {
 
 pub(crate) use fd_conversions;
 
-/// Gives a descriptor back to std in the mode its weft handle's user asked for (IO3): weft
-/// keeps listeners and datagram sockets non-blocking while it owns them, and leaves a stream
-/// socket's mode as it found it.
+/// Gives a listener or datagram socket back to std in the mode its weft handle's user asked
+/// for (IO3: weft keeps them non-blocking while it owns them).
 pub(crate) fn restore_mode<T>(
     io: &T,
     nonblocking: bool,
@@ -124,6 +124,20 @@ pub(crate) fn restore_mode<T>(
     // fcntl(F_SETFL) on a descriptor we own fails only for a bad descriptor, which the next
     // operation on it reports anyway.
     let _ = set(io, nonblocking);
+}
+
+/// Gives a stream socket back to std (IO3): weft never changed its mode, so only the user's
+/// `set_nonblocking(true)` on the weft handle is applied; otherwise std duplicates of the
+/// socket keep the mode they had.
+pub(crate) fn restore_stream_mode<T>(
+    io: &T,
+    nonblocking: bool,
+    set: impl FnOnce(&T, bool) -> io::Result<()>,
+) {
+    if nonblocking {
+        // As in `restore_mode`.
+        let _ = set(io, true);
+    }
 }
 
 mod tcp;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::io::{Direction, IoSource, stream_sys};
 
-use super::{each_addr, restore_mode};
+use super::{each_addr, restore_mode, restore_stream_mode};
 
 /// A TCP socket server, listening for connections: `std::net::TcpListener` with the same
 /// methods.
@@ -290,7 +290,7 @@ impl TcpStream {
     fn into_std(self) -> net::TcpStream {
         let nonblocking = self.inner.is_nonblocking();
         let stream = self.inner.into_inner();
-        restore_mode(&stream, nonblocking, net::TcpStream::set_nonblocking);
+        restore_stream_mode(&stream, nonblocking, net::TcpStream::set_nonblocking);
         stream
     }
 
@@ -302,7 +302,7 @@ impl TcpStream {
     }
 
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|b| b.len()).sum();
+        let len = stream_sys::vectored_len(bufs);
         self.inner.do_io_stream(Direction::Read, len, |s| {
             stream_sys::recv_vectored(s.as_raw_fd(), bufs)
         })
@@ -316,7 +316,7 @@ impl TcpStream {
     }
 
     fn write_vectored_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|b| b.len()).sum();
+        let len = stream_sys::vectored_len(bufs);
         self.inner.do_io_stream(Direction::Write, len, |s| {
             stream_sys::send_vectored(s.as_raw_fd(), bufs)
         })

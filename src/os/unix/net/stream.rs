@@ -7,8 +7,9 @@ use std::os::unix::net;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{SocketAddr, restore_mode};
+use super::SocketAddr;
 use crate::io::{Direction, IoSource, stream_sys};
+use crate::net::restore_stream_mode;
 
 /// The first pause before retrying a connect refused for a full backlog; it doubles up to
 /// [`MAX_BACKLOG_PAUSE`].
@@ -151,34 +152,29 @@ impl UnixStream {
     fn into_std(self) -> net::UnixStream {
         let nonblocking = self.inner.is_nonblocking();
         let stream = self.inner.into_inner();
-        restore_mode(&stream, nonblocking, net::UnixStream::set_nonblocking);
+        restore_stream_mode(&stream, nonblocking, net::UnixStream::set_nonblocking);
         stream
     }
 
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let len = buf.len();
-        self.inner.do_io_stream(Direction::Read, len, |s| {
+        self.inner.do_io(Direction::Read, |s| {
             stream_sys::recv(s.as_raw_fd(), buf, false)
         })
     }
 
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|b| b.len()).sum();
-        self.inner.do_io_stream(Direction::Read, len, |s| {
+        self.inner.do_io(Direction::Read, |s| {
             stream_sys::recv_vectored(s.as_raw_fd(), bufs)
         })
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
-        let len = buf.len();
-        self.inner.do_io_stream(Direction::Write, len, |s| {
-            stream_sys::send(s.as_raw_fd(), buf)
-        })
+        self.inner
+            .do_io(Direction::Write, |s| stream_sys::send(s.as_raw_fd(), buf))
     }
 
     fn write_vectored_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let len = bufs.iter().map(|b| b.len()).sum();
-        self.inner.do_io_stream(Direction::Write, len, |s| {
+        self.inner.do_io(Direction::Write, |s| {
             stream_sys::send_vectored(s.as_raw_fd(), bufs)
         })
     }
