@@ -104,7 +104,10 @@ pub fn serve(listener: TcpListener, config: Arc<Config>, stats: Arc<Stats>) -> i
                 // Builder::spawn, not go!: out of memory for a stack is an error to report and
                 // survive, like EMFILE, not a panic.
                 let spawned = weft::thread::Builder::new().spawn(move || {
-                    if let Err(e) = handle(conn, &config, &counters) {
+                    let mut conn = conn;
+                    // Counted before the connection closes, so a client that sees the close
+                    // sees the counters of its own connection.
+                    if let Err(e) = handle(&mut conn, &config, &counters) {
                         if matches!(
                             e.kind(),
                             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
@@ -115,6 +118,7 @@ pub fn serve(listener: TcpListener, config: Arc<Config>, stats: Arc<Stats>) -> i
                         }
                     }
                     counters.open.fetch_sub(1, Ordering::Relaxed);
+                    drop(conn);
                 });
                 if let Err(e) = spawned {
                     // The closure (and with it the connection) was dropped: the client sees a
@@ -190,7 +194,7 @@ enum Next {
 
 /// Serves one connection until the client closes it, stalls past the read timeout, or sends
 /// something that ends it (answered first). Returns the I/O error that ended it, if any.
-pub fn handle(mut conn: TcpStream, config: &Config, stats: &Stats) -> io::Result<()> {
+pub fn handle(conn: &mut TcpStream, config: &Config, stats: &Stats) -> io::Result<()> {
     conn.set_read_timeout(Some(config.read_timeout))?;
     conn.set_write_timeout(Some(config.write_timeout))?;
     conn.set_nodelay(true)?;
@@ -222,7 +226,7 @@ pub fn handle(mut conn: TcpStream, config: &Config, stats: &Stats) -> io::Result
                 let body = match req.body_len {
                     0 => Vec::new(),
                     n if n > config.max_body => {
-                        return refuse(&mut conn, &mut out, stats, 413, "Content Too Large");
+                        return refuse(conn, &mut out, stats, 413, "Content Too Large");
                     }
                     n => {
                         let mut body = Vec::with_capacity(n);
@@ -230,7 +234,7 @@ pub fn handle(mut conn: TcpStream, config: &Config, stats: &Stats) -> io::Result
                         body.extend_from_slice(&buf[start..start + buffered]);
                         start += buffered;
                         if body.len() < n {
-                            flush(&mut conn, &mut out)?;
+                            flush(conn, &mut out)?;
                             body.resize(n, 0);
                             conn.read_exact(&mut body[buffered..])?;
                         }
@@ -240,18 +244,18 @@ pub fn handle(mut conn: TcpStream, config: &Config, stats: &Stats) -> io::Result
                 let next = respond(&req, &body, &mut out, stats);
                 stats.requests.fetch_add(1, Ordering::Relaxed);
                 if let Next::Close = next {
-                    flush(&mut conn, &mut out)?;
-                    close_gracefully(&conn);
+                    flush(conn, &mut out)?;
+                    close_gracefully(conn);
                     return Ok(());
                 }
             }
             Some(Err((status, reason))) => {
-                return refuse(&mut conn, &mut out, stats, status, reason);
+                return refuse(conn, &mut out, stats, status, reason);
             }
             None => {
                 if end - start == buf.len() {
                     return refuse(
-                        &mut conn,
+                        conn,
                         &mut out,
                         stats,
                         431,
@@ -265,7 +269,7 @@ pub fn handle(mut conn: TcpStream, config: &Config, stats: &Stats) -> io::Result
                 } else if start == end {
                     (start, end) = (0, 0);
                 }
-                flush(&mut conn, &mut out)?;
+                flush(conn, &mut out)?;
                 match conn.read(&mut buf[end..]) {
                     Ok(0) => return Ok(()),
                     Ok(n) => end += n,
