@@ -634,9 +634,10 @@ fn conversions_to_and_from_std() {
         let mut buf = [0u8; 8];
         assert_eq!(std_again.recv_from(&mut buf).unwrap().0, 6);
 
-        // A weft socket in non-blocking mode gives a non-blocking std socket.
+        // A weft socket in non-blocking mode gives a non-blocking std socket. Taking one
+        // over leaves its mode alone (IO3: sends and receives pass MSG_DONTWAIT).
         let weft = UdpSocket::from(std_again);
-        assert!(is_fd_nonblocking(weft.as_raw_fd()));
+        assert!(!is_fd_nonblocking(weft.as_raw_fd()));
         weft.set_nonblocking(true).unwrap();
         let std_nb = std::net::UdpSocket::from(weft);
         assert!(is_fd_nonblocking(std_nb.as_raw_fd()));
@@ -650,14 +651,15 @@ fn conversions_to_and_from_std() {
         let weft = UdpSocket::from(owned);
         assert_eq!(weft.local_addr().unwrap(), server_addr);
         // Raw descriptors both ways.
+        // (the descriptor is still in the non-blocking mode `std_nb` had: weft keeps it)
         let raw = weft.into_raw_fd();
         assert!(
-            !is_fd_nonblocking(raw),
-            "into_raw_fd gives std's blocking mode"
+            is_fd_nonblocking(raw),
+            "weft never changes a UDP socket's mode"
         );
         // SAFETY: `raw` came from `into_raw_fd` just above and is owned by nobody else.
         let weft = unsafe { UdpSocket::from_raw_fd(raw) };
-        assert!(is_fd_nonblocking(weft.as_raw_fd()));
+        // A receive in a coroutine still parks, whatever the mode.
         let h = go!(move || {
             let mut buf = [0u8; 8];
             let (n, _) = weft.recv_from(&mut buf).unwrap();
@@ -714,5 +716,33 @@ fn blocked_recv_does_not_block_other_coroutines_with_one_worker() {
         );
         out.assert_success();
         assert_eq!(out.stdout_value("udp-one-worker"), "ok");
+    })
+}
+
+/// IO3: a UDP socket stays in the mode std gave it, and weft's receives pass `MSG_DONTWAIT`: a
+/// clone given back to std keeps std's blocking mode for std, while the weft original, in
+/// non-blocking mode, still returns `WouldBlock` at once and, in blocking mode, still parks.
+#[test]
+fn a_clone_given_back_to_std_leaves_the_original_working() {
+    watchdog(|| {
+        let weft = bind_local();
+        let addr = weft.local_addr().unwrap();
+        let std_clone = std::net::UdpSocket::from(weft.try_clone().unwrap());
+        assert!(!is_fd_nonblocking(std_clone.as_raw_fd()));
+        let (checked, was_checked) = std::sync::mpsc::channel();
+        let h = go!(move || {
+            let mut buf = [0u8; 8];
+            weft.set_nonblocking(true).unwrap();
+            let err = weft.recv_from(&mut buf).unwrap_err();
+            weft.set_nonblocking(false).unwrap();
+            checked.send(()).unwrap();
+            let (n, _) = weft.recv_from(&mut buf).unwrap();
+            (err.kind(), buf[..n].to_vec())
+        });
+        // Sent only after the non-blocking receive has found nothing.
+        was_checked.recv().unwrap();
+        bind_local().send_to(b"late", addr).unwrap();
+        assert_eq!(h.join().unwrap(), (ErrorKind::WouldBlock, b"late".to_vec()));
+        drop(std_clone);
     })
 }

@@ -1,6 +1,7 @@
 //! I/O over mio: the driver that polls for readiness, and registered sources whose operations
 //! park the calling coroutine instead of blocking its worker (arch/io.md).
 
+pub(crate) mod dgram_sys;
 mod driver;
 pub(crate) mod readiness;
 mod source;

@@ -14,8 +14,9 @@
 //!   wait costs no `getsockopt` — unless the socket was taken over from std or one of its
 //!   duplicates was given back to std, when every wait asks the socket again.
 //! - IO3: after `set_nonblocking(true)` an operation returns `WouldBlock` instead of waiting.
-//!   The descriptor's own mode does not matter: listeners and datagram sockets are kept
-//!   non-blocking, stream sockets pass `MSG_DONTWAIT` on every call (`stream_sys`).
+//!   The descriptor's own mode does not matter: listeners and Unix datagram sockets are kept
+//!   non-blocking, stream and UDP sockets pass `MSG_DONTWAIT` on every call (`stream_sys`,
+//!   `dgram_sys`).
 //! - IO4: a descriptor is registered with the driver when a coroutine first has to wait for
 //!   it, after its operation saw `WouldBlock` (epoll reports readiness present at
 //!   registration, so nothing is missed). Sockets used only by plain threads never touch the

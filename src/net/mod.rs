@@ -29,14 +29,14 @@ use std::io;
 /// The std conversions every weft socket type has: `Debug` (std's), `From` the std type and
 /// back, `AsFd`, `AsRawFd`, `FromRawFd`, `IntoRawFd`, `From<::std::os::fd::OwnedFd>` and `Into<OwnedFd>`. The
 /// type must have an `inner: IoSource<$std>` field and an `into_std(self) -> $std` method.
-/// `stream` marks a stream socket, whose reads and writes pass `MSG_DONTWAIT` and which is
-/// therefore taken over in whatever mode it is in (IO3); other descriptors are switched to
-/// non-blocking mode.
+/// `keep_mode` marks a socket whose sends and receives pass `MSG_DONTWAIT` (streams, UDP) and
+/// which is therefore taken over in whatever mode it is in (IO3); other descriptors
+/// (listeners, Unix datagram sockets) are switched to non-blocking mode.
 macro_rules! fd_conversions {
     ($weft:ident, $std:ty) => {
         $crate::net::fd_conversions!(@impl $weft, $std, true);
     };
-    ($weft:ident, $std:ty, stream) => {
+    ($weft:ident, $std:ty, keep_mode) => {
         $crate::net::fd_conversions!(@impl $weft, $std, false);
     };
     (@impl $weft:ident, $std:ty, $set_nonblocking:expr) => {
@@ -46,8 +46,9 @@ macro_rules! fd_conversions {
             }
         }
 
-        /// Takes over a std socket. A stream socket keeps its descriptor's mode; others are
-        /// switched to non-blocking mode (weft's blocking behaviour depends on neither).
+        /// Takes over a std socket. Streams and UDP sockets keep their descriptor's mode;
+        /// listeners and Unix datagram sockets are switched to non-blocking mode (weft's
+        /// blocking behaviour depends on neither).
         impl From<$std> for $weft {
             fn from(io: $std) -> $weft {
                 if $set_nonblocking {
@@ -62,8 +63,8 @@ macro_rules! fd_conversions {
         }
 
         /// Gives the socket back to std: non-blocking if `set_nonblocking(true)` was called on
-        /// this handle; otherwise a listener or datagram socket in blocking mode, a stream in
-        /// the mode it had (weft never changes a stream's mode, IO3).
+        /// this handle; otherwise a listener or Unix datagram socket in blocking mode, a stream
+        /// or UDP socket in the mode it had (weft never changes their mode, IO3).
         impl From<$weft> for $std {
             fn from(io: $weft) -> $std {
                 io.into_std()
@@ -114,7 +115,7 @@ macro_rules! fd_conversions {
 
 pub(crate) use fd_conversions;
 
-/// Gives a listener or datagram socket back to std in the mode its weft handle's user asked
+/// Gives a listener or Unix datagram socket back to std in the mode its weft handle's user asked
 /// for (IO3: weft keeps them non-blocking while it owns them).
 pub(crate) fn restore_mode<T>(
     io: &T,
@@ -126,10 +127,10 @@ pub(crate) fn restore_mode<T>(
     let _ = set(io, nonblocking);
 }
 
-/// Gives a stream socket back to std (IO3): weft never changed its mode, so only the user's
-/// `set_nonblocking(true)` on the weft handle is applied; otherwise std duplicates of the
-/// socket keep the mode they had.
-pub(crate) fn restore_stream_mode<T>(
+/// Gives a socket whose mode weft never changes (streams, UDP; IO3) back to std: only the
+/// user's `set_nonblocking(true)` on the weft handle is applied; otherwise std duplicates of
+/// the socket keep the mode they had.
+pub(crate) fn restore_kept_mode<T>(
     io: &T,
     nonblocking: bool,
     set: impl FnOnce(&T, bool) -> io::Result<()>,

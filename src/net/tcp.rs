@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::io::{Direction, IoSource, stream_sys};
 
-use super::{each_addr, restore_mode, restore_stream_mode};
+use super::{each_addr, restore_kept_mode, restore_mode};
 
 /// A TCP socket server, listening for connections: `std::net::TcpListener` with the same
 /// methods.
@@ -290,7 +290,7 @@ impl TcpStream {
     fn into_std(self) -> net::TcpStream {
         let nonblocking = self.inner.is_nonblocking();
         let stream = self.inner.into_inner();
-        restore_stream_mode(&stream, nonblocking, net::TcpStream::set_nonblocking);
+        restore_kept_mode(&stream, nonblocking, net::TcpStream::set_nonblocking);
         stream
     }
 
@@ -372,4 +372,4 @@ impl Write for &TcpStream {
 }
 
 super::fd_conversions!(TcpListener, net::TcpListener);
-super::fd_conversions!(TcpStream, net::TcpStream, stream);
+super::fd_conversions!(TcpStream, net::TcpStream, keep_mode);

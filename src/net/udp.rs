@@ -4,9 +4,9 @@ use std::io;
 use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::io::{Direction, IoSource};
+use crate::io::{Direction, IoSource, dgram_sys};
 
-use super::each_addr;
+use super::{each_addr, restore_kept_mode};
 
 /// A UDP socket: `std::net::UdpSocket` with the same methods.
 ///
@@ -38,7 +38,7 @@ impl UdpSocket {
     }
 
     fn from_std(socket: net::UdpSocket) -> io::Result<UdpSocket> {
-        socket.set_nonblocking(true)?;
+        // IO3: the descriptor keeps its mode; every send and receive passes `MSG_DONTWAIT`.
         Ok(UdpSocket {
             inner: IoSource::new(socket),
         })
@@ -47,13 +47,15 @@ impl UdpSocket {
     /// Receives one datagram and returns its length and sender. Bytes beyond `buf` are
     /// discarded. Waits for a datagram (up to the read timeout).
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.inner.do_io(Direction::Read, |s| s.recv_from(buf))
+        self.inner
+            .do_io(Direction::Read, |s| dgram_sys::recv_from(s, buf, false))
     }
 
     /// Like `recv_from`, but leaves the datagram in the queue: the next receive returns it
     /// again.
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.inner.do_io(Direction::Read, |s| s.peek_from(buf))
+        self.inner
+            .do_io(Direction::Read, |s| dgram_sys::recv_from(s, buf, true))
     }
 
     /// Sends `buf` as one datagram to `addr` and returns the number of bytes sent. Like std,
@@ -66,7 +68,8 @@ impl UdpSocket {
                 "no addresses to send data to",
             ));
         };
-        self.inner.do_io(Direction::Write, |s| s.send_to(buf, addr))
+        self.inner
+            .do_io(Direction::Write, |s| dgram_sys::send_to(s, buf, addr))
     }
 
     /// The address of the peer set by `connect` (`NotConnected` if there is none).
@@ -81,7 +84,7 @@ impl UdpSocket {
 
     /// A new handle to the same socket (a duplicated descriptor).
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        // The duplicate shares the file's non-blocking mode (always on, IO3) and the timeouts.
+        // The duplicate shares the socket's timeouts (IO2).
         Ok(UdpSocket {
             inner: self.inner.duplicate(self.inner.get_ref().try_clone()?),
         })
@@ -206,17 +209,20 @@ impl UdpSocket {
 
     /// Sends `buf` as one datagram to the connected peer. Waits like `send_to`.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.inner.do_io(Direction::Write, |s| s.send(buf))
+        self.inner
+            .do_io(Direction::Write, |s| dgram_sys::send(s, buf))
     }
 
     /// Receives one datagram from the connected peer. Waits like `recv_from`.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.do_io(Direction::Read, |s| s.recv(buf))
+        self.inner
+            .do_io(Direction::Read, |s| dgram_sys::recv(s, buf, false))
     }
 
     /// Like `recv`, but leaves the datagram in the queue.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.do_io(Direction::Read, |s| s.peek(buf))
+        self.inner
+            .do_io(Direction::Read, |s| dgram_sys::recv(s, buf, true))
     }
 
     /// In non-blocking mode sends and receives return `WouldBlock` instead of waiting.
@@ -228,13 +234,9 @@ impl UdpSocket {
     fn into_std(self) -> net::UdpSocket {
         let nonblocking = self.inner.is_nonblocking();
         let socket = self.inner.into_inner();
-        if !nonblocking {
-            // fcntl(F_SETFL) on a descriptor we own fails only for a bad descriptor, which
-            // the next operation on it reports anyway.
-            let _ = socket.set_nonblocking(false);
-        }
+        restore_kept_mode(&socket, nonblocking, net::UdpSocket::set_nonblocking);
         socket
     }
 }
 
-super::fd_conversions!(UdpSocket, net::UdpSocket);
+super::fd_conversions!(UdpSocket, net::UdpSocket, keep_mode);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::SocketAddr;
 use crate::io::{Direction, IoSource, stream_sys};
-use crate::net::restore_stream_mode;
+use crate::net::restore_kept_mode;
 
 /// The first pause before retrying a connect refused for a full backlog; it doubles up to
 /// [`MAX_BACKLOG_PAUSE`].
@@ -152,7 +152,7 @@ impl UnixStream {
     fn into_std(self) -> net::UnixStream {
         let nonblocking = self.inner.is_nonblocking();
         let stream = self.inner.into_inner();
-        restore_stream_mode(&stream, nonblocking, net::UnixStream::set_nonblocking);
+        restore_kept_mode(&stream, nonblocking, net::UnixStream::set_nonblocking);
         stream
     }
 
@@ -228,4 +228,4 @@ impl Write for &UnixStream {
     }
 }
 
-crate::net::fd_conversions!(UnixStream, net::UnixStream, stream);
+crate::net::fd_conversions!(UnixStream, net::UnixStream, keep_mode);
