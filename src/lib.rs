@@ -44,4 +44,5 @@ pub mod runtime;
 mod scheduler;
 mod signal;
 pub mod stack;
+pub mod sync;
 pub mod thread;
