@@ -1,0 +1,80 @@
+//! `WaitGroup` in crossbeam-utils' shape, over a `weft::chan` channel.
+
+use std::convert::Infallible;
+use std::fmt;
+
+use crate::chan;
+
+/// Waits until a group of coroutines or threads is done.
+///
+/// Each clone is a member; a member finishes by being dropped (or by calling `wait`, which
+/// drops it first). [`WaitGroup::wait`] returns once every member has finished. The API is
+/// crossbeam-utils' `WaitGroup`.
+///
+/// **Blocking:** `wait` waits for the other members: a coroutine parks (its worker runs other
+/// coroutines), an OS thread blocks. `clone` and `drop` never wait.
+///
+/// **Thread safety:** `Send + Sync`; members may live on any mix of coroutines and threads.
+///
+/// Built on a channel that never carries a message: each member holds a sender, and `wait`
+/// receives until every sender is gone (disconnection wakes every waiter at once, CH4), so it
+/// needs no protocol of its own.
+///
+/// ```
+/// use weft::sync::WaitGroup;
+///
+/// let wg = WaitGroup::new();
+/// for _ in 0..100 {
+///     let wg = wg.clone();
+///     weft::go!(move || {
+///         // ... work ...
+///         drop(wg);
+///     });
+/// }
+/// wg.wait(); // all 100 are done
+/// ```
+pub struct WaitGroup {
+    member: chan::Sender<Infallible>,
+    done: chan::Receiver<Infallible>,
+}
+
+impl WaitGroup {
+    /// A group with one member: this one.
+    pub fn new() -> WaitGroup {
+        let (member, done) = chan::unbounded();
+        WaitGroup { member, done }
+    }
+
+    /// Finishes this member and waits until every other member has finished.
+    pub fn wait(self) {
+        let WaitGroup { member, done } = self;
+        drop(member);
+        // No message is ever sent: `recv` returns when the last sender is dropped.
+        match done.recv() {
+            Ok(never) => match never {},
+            Err(chan::RecvError) => {}
+        }
+    }
+}
+
+impl Default for WaitGroup {
+    fn default() -> WaitGroup {
+        WaitGroup::new()
+    }
+}
+
+impl Clone for WaitGroup {
+    /// A new member of the same group.
+    fn clone(&self) -> WaitGroup {
+        WaitGroup {
+            member: self.member.clone(),
+            done: self.done.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for WaitGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WaitGroup").finish_non_exhaustive()
+    }
+}
