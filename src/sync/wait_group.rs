@@ -50,10 +50,7 @@ impl WaitGroup {
         let WaitGroup { member, done } = self;
         drop(member);
         // No message is ever sent: `recv` returns when the last sender is dropped.
-        match done.recv() {
-            Ok(never) => match never {},
-            Err(chan::RecvError) => {}
-        }
+        let Err(chan::RecvError) = done.recv();
     }
 }
 
