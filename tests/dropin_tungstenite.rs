@@ -17,6 +17,8 @@
 
 mod support;
 
+use support::fd_budget;
+
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -321,49 +323,6 @@ static HEAVY: Mutex<()> = Mutex::new(());
 
 fn heavy() -> MutexGuard<'static, ()> {
     HEAVY.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Makes sure this process may hold `need` descriptors, raising the soft `RLIMIT_NOFILE` up to
-/// the hard one if needed (as tests/net_tcp.rs does). Returns false, after saying why, when
-/// that is not possible (the caller then skips its test).
-fn fd_budget(need: u64) -> bool {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid, writable rlimit.
-    let r = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    assert_eq!(r, 0, "getrlimit: {}", io::Error::last_os_error());
-    if lim.rlim_cur >= need {
-        return true;
-    }
-    if lim.rlim_max < need {
-        eprintln!(
-            "SKIPPED: this test needs {need} file descriptors, but the hard RLIMIT_NOFILE is {} \
-             (raise it with `ulimit -Hn`)",
-            lim.rlim_max
-        );
-        return false;
-    }
-    let raised = libc::rlimit {
-        rlim_cur: if lim.rlim_max == libc::RLIM_INFINITY {
-            need.max(1 << 16)
-        } else {
-            lim.rlim_max
-        },
-        rlim_max: lim.rlim_max,
-    };
-    // SAFETY: `raised` is a valid rlimit that lives across the call.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
-        eprintln!(
-            "SKIPPED: this test needs {need} file descriptors; raising the soft RLIMIT_NOFILE \
-             ({}) failed: {}",
-            lim.rlim_cur,
-            io::Error::last_os_error()
-        );
-        return false;
-    }
-    true
 }
 
 /// Lets `listener` queue `backlog` connections (capped by `somaxconn`) instead of std's 128, so

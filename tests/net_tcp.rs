@@ -18,6 +18,8 @@
 
 mod support;
 
+use support::fd_budget;
+
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
@@ -39,49 +41,6 @@ static HEAVY: Mutex<()> = Mutex::new(());
 fn heavy() -> MutexGuard<'static, ()> {
     // A failed heavy test poisons the lock; the next one may still run.
     HEAVY.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Makes sure this process may hold `need` descriptors, raising the soft `RLIMIT_NOFILE` up to
-/// the hard one if needed. Returns false, after saying why, when that is not possible (the
-/// caller then skips its test).
-fn fd_budget(need: u64) -> bool {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid, writable rlimit.
-    let r = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-    assert_eq!(r, 0, "getrlimit: {}", io::Error::last_os_error());
-    if lim.rlim_cur >= need {
-        return true;
-    }
-    if lim.rlim_max < need {
-        eprintln!(
-            "SKIPPED: this test needs {need} file descriptors, but the hard RLIMIT_NOFILE is {} \
-             (raise it with `ulimit -Hn`)",
-            lim.rlim_max
-        );
-        return false;
-    }
-    let raised = libc::rlimit {
-        rlim_cur: if lim.rlim_max == libc::RLIM_INFINITY {
-            need.max(1 << 16)
-        } else {
-            lim.rlim_max
-        },
-        rlim_max: lim.rlim_max,
-    };
-    // SAFETY: `raised` is a valid rlimit that lives across the call.
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
-        eprintln!(
-            "SKIPPED: this test needs {need} file descriptors; the soft RLIMIT_NOFILE is {} and \
-             raising it failed: {}",
-            lim.rlim_cur,
-            io::Error::last_os_error()
-        );
-        return false;
-    }
-    true
 }
 
 fn bind() -> TcpListener {

@@ -373,3 +373,46 @@ where
         Party::Co(weft::thread::spawn(f))
     }
 }
+
+/// Makes sure this process may hold `need` descriptors, raising the soft `RLIMIT_NOFILE` up to
+/// the hard one if needed. Returns false, after saying why, when that is not possible (the
+/// caller then skips its test).
+pub fn fd_budget(need: u64) -> bool {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable rlimit.
+    let r = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    assert_eq!(r, 0, "getrlimit: {}", std::io::Error::last_os_error());
+    if lim.rlim_cur >= need {
+        return true;
+    }
+    if lim.rlim_max < need {
+        eprintln!(
+            "SKIPPED: this test needs {need} file descriptors, but the hard RLIMIT_NOFILE is {} \
+             (raise it with `ulimit -Hn`)",
+            lim.rlim_max
+        );
+        return false;
+    }
+    let raised = libc::rlimit {
+        rlim_cur: if lim.rlim_max == libc::RLIM_INFINITY {
+            need.max(1 << 16)
+        } else {
+            lim.rlim_max
+        },
+        rlim_max: lim.rlim_max,
+    };
+    // SAFETY: `raised` is a valid rlimit that lives across the call.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
+        eprintln!(
+            "SKIPPED: this test needs {need} file descriptors; the soft RLIMIT_NOFILE is {} and \
+             raising it failed: {}",
+            lim.rlim_cur,
+            std::io::Error::last_os_error()
+        );
+        return false;
+    }
+    true
+}
