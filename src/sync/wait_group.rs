@@ -2,6 +2,7 @@
 
 use std::convert::Infallible;
 use std::fmt;
+use std::sync::Arc;
 
 use crate::chan;
 
@@ -16,8 +17,9 @@ use crate::chan;
 ///
 /// **Thread safety:** `Send + Sync`; members may live on any mix of coroutines and threads.
 ///
-/// Built on a channel that never carries a message: each member holds a sender, and `wait`
-/// receives until every sender is gone (disconnection wakes every waiter at once, CH4), so it
+/// Built on a channel that never carries a message: the members share its only sender (one
+/// `Arc`, so joining or leaving the group is one atomic operation), and `wait` receives until
+/// the last member drops that sender (disconnection wakes every waiter at once, CH4), so it
 /// needs no protocol of its own.
 ///
 /// ```
@@ -34,21 +36,29 @@ use crate::chan;
 /// wg.wait(); // all 100 are done
 /// ```
 pub struct WaitGroup {
-    member: chan::Sender<Infallible>,
+    members: Arc<Members>,
+}
+
+/// Dropped with the last member: dropping `_sender` (held only to be dropped) disconnects the
+/// channel.
+struct Members {
+    _sender: chan::Sender<Infallible>,
     done: chan::Receiver<Infallible>,
 }
 
 impl WaitGroup {
     /// A group with one member: this one.
     pub fn new() -> WaitGroup {
-        let (member, done) = chan::unbounded();
-        WaitGroup { member, done }
+        let (_sender, done) = chan::unbounded();
+        WaitGroup {
+            members: Arc::new(Members { _sender, done }),
+        }
     }
 
     /// Finishes this member and waits until every other member has finished.
     pub fn wait(self) {
-        let WaitGroup { member, done } = self;
-        drop(member);
+        let done = self.members.done.clone();
+        drop(self);
         // No message is ever sent: `recv` returns when the last sender is dropped.
         let Err(chan::RecvError) = done.recv();
     }
@@ -64,8 +74,7 @@ impl Clone for WaitGroup {
     /// A new member of the same group.
     fn clone(&self) -> WaitGroup {
         WaitGroup {
-            member: self.member.clone(),
-            done: self.done.clone(),
+            members: self.members.clone(),
         }
     }
 }
