@@ -115,6 +115,23 @@ macro_rules! fd_conversions {
 
 pub(crate) use fd_conversions;
 
+/// The progress of a non-blocking `connect` (TCP and Unix), from the socket's pending error
+/// and its `peer_addr`: done, failed with the connect's error, or still connecting
+/// (`WouldBlock`: wait for writability, then ask again).
+pub(crate) fn connect_progress<A>(
+    pending: io::Result<Option<io::Error>>,
+    peer_addr: impl FnOnce() -> io::Result<A>,
+) -> io::Result<()> {
+    if let Some(e) = pending? {
+        return Err(e);
+    }
+    match peer_addr() {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Err(io::ErrorKind::WouldBlock.into()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Gives a listener or Unix datagram socket back to std in the mode its weft handle's user asked
 /// for (IO3: weft keeps them non-blocking while it owns them).
 pub(crate) fn restore_mode<T>(

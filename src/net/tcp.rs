@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::io::{Direction, IoSource, stream_sys};
 
-use super::{each_addr, restore_kept_mode, restore_mode};
+use super::{connect_progress, each_addr, restore_kept_mode, restore_mode};
 
 /// A TCP socket server, listening for connections: `std::net::TcpListener` with the same
 /// methods.
@@ -167,18 +167,9 @@ impl TcpStream {
         let stream = TcpStream {
             inner: IoSource::new(net::TcpStream::from(OwnedFd::from(started))),
         };
+        // Still connecting means: wait for writability.
         let result = stream.inner.do_io_within(Direction::Write, timeout, |s| {
-            if let Some(e) = s.take_error()? {
-                return Err(e);
-            }
-            match s.peer_addr() {
-                Ok(_) => Ok(()),
-                // Still connecting: wait for writability.
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                    Err(io::ErrorKind::WouldBlock.into())
-                }
-                Err(e) => Err(e),
-            }
+            connect_progress(s.take_error(), || s.peer_addr())
         });
         match result {
             // IO3: the connect was non-blocking (mio); the socket now goes on in blocking

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::SocketAddr;
 use crate::io::{Direction, IoSource, stream_sys};
-use crate::net::restore_kept_mode;
+use crate::net::{connect_progress, restore_kept_mode};
 
 /// The first pause before retrying a connect refused for a full backlog; it doubles up to
 /// [`MAX_BACKLOG_PAUSE`].
@@ -63,16 +63,7 @@ impl UnixStream {
         };
         // As for TCP: a connect still in progress finishes when the socket becomes writable.
         stream.inner.do_io_within(Direction::Write, None, |s| {
-            if let Some(e) = s.take_error()? {
-                return Err(e);
-            }
-            match s.peer_addr() {
-                Ok(_) => Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                    Err(io::ErrorKind::WouldBlock.into())
-                }
-                Err(e) => Err(e),
-            }
+            connect_progress(s.take_error(), || s.peer_addr())
         })?;
         // IO3: on in blocking mode, like a std socket; reads and writes pass `MSG_DONTWAIT`.
         stream.inner.get_ref().set_nonblocking(false)?;
