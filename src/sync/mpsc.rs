@@ -32,6 +32,10 @@ use std::time::Duration;
 
 pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
 
+/// The iterators are `weft::chan`'s: they receive the same way (`recv`, `try_recv`) and end
+/// at the same point (every sender gone).
+pub use crate::chan::{IntoIter, Iter, TryIter};
+
 use crate::chan;
 
 /// Creates an unbounded channel: `send` never waits. Like `std::sync::mpsc::channel`.
@@ -125,12 +129,12 @@ impl<T> Receiver<T> {
 
     /// Messages as they come, until every sender is gone.
     pub fn iter(&self) -> Iter<'_, T> {
-        Iter { rx: self }
+        self.inner.iter()
     }
 
     /// The messages ready now, without waiting.
     pub fn try_iter(&self) -> TryIter<'_, T> {
-        TryIter { rx: self }
+        self.inner.try_iter()
     }
 }
 
@@ -168,45 +172,6 @@ impl<T> fmt::Debug for Receiver<T> {
     }
 }
 
-/// Iterator of [`Receiver::iter`]: waits for each message; ends when every sender is gone.
-#[derive(Debug)]
-pub struct Iter<'a, T> {
-    rx: &'a Receiver<T>,
-}
-
-/// Iterator of [`Receiver::try_iter`]: the messages ready now.
-#[derive(Debug)]
-pub struct TryIter<'a, T> {
-    rx: &'a Receiver<T>,
-}
-
-/// Owning iterator of a [`Receiver`]: waits for each message; ends when every sender is gone.
-#[derive(Debug)]
-pub struct IntoIter<T> {
-    rx: Receiver<T>,
-}
-
-impl<T> Iterator for Iter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
-impl<T> Iterator for TryIter<'_, T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.try_recv().ok()
-    }
-}
-
-impl<T> Iterator for IntoIter<T> {
-    type Item = T;
-    fn next(&mut self) -> Option<T> {
-        self.rx.recv().ok()
-    }
-}
-
 impl<'a, T> IntoIterator for &'a Receiver<T> {
     type Item = T;
     type IntoIter = Iter<'a, T>;
@@ -219,6 +184,6 @@ impl<T> IntoIterator for Receiver<T> {
     type Item = T;
     type IntoIter = IntoIter<T>;
     fn into_iter(self) -> IntoIter<T> {
-        IntoIter { rx: self }
+        self.inner.into_iter()
     }
 }
