@@ -30,11 +30,8 @@
 
 mod support;
 
-use support::fd_budget;
-
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::sync::{Arc, Once, OnceLock};
 use std::time::Duration;
 
@@ -43,7 +40,7 @@ use rustls::{
     ClientConfig, ClientConnection, ProtocolVersion, RootCertStore, ServerConfig, ServerConnection,
     StreamOwned, SupportedProtocolVersion,
 };
-use support::{Rng, watchdog};
+use support::{Rng, deepen_backlog, fd_budget, watchdog};
 use weft::net::{TcpListener, TcpStream};
 use weft::{chan, go};
 
@@ -76,9 +73,7 @@ fn runtime() {
 /// clients connecting at once (an overflowing backlog drops SYNs: slow, though still correct).
 fn bind_backlog(backlog: i32) -> TcpListener {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    // SAFETY: listen(2) on a socket this function owns; no memory is passed.
-    let r = unsafe { libc::listen(listener.as_raw_fd(), backlog) };
-    assert_eq!(r, 0, "listen: {}", io::Error::last_os_error());
+    deepen_backlog(&listener, backlog);
     listener
 }
 

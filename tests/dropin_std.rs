@@ -17,15 +17,11 @@
 
 mod support;
 
-use support::fd_budget;
-
-use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, MutexGuard};
 
-use support::{Party, Rng, start, watchdog};
+use support::{Party, Rng, deepen_backlog, fd_budget, heavy, start, watchdog};
 use weft::chan;
 
 // ---------------------------------------------------------------------------------------------
@@ -342,23 +338,6 @@ fn parse_count(reply: &str) -> u64 {
     reply
         .parse()
         .unwrap_or_else(|_| panic!("INCR replied {reply:?}"))
-}
-
-/// Serialises the tests: each holds hundreds of descriptors and threads.
-static HEAVY: Mutex<()> = Mutex::new(());
-
-fn heavy() -> MutexGuard<'static, ()> {
-    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Lets `listener` queue `backlog` connections (capped by `somaxconn`) instead of std's 128, so
-/// that hundreds of clients connecting at once are not slowed by dropped SYNs: `listen(2)`
-/// again on a listening socket only changes its backlog. This is the harness's doing, not the
-/// program's, and works on either build's listener.
-fn deepen_backlog(listener: &impl AsRawFd, backlog: i32) {
-    // SAFETY: listen(2) on a socket the caller keeps open; no memory is passed.
-    let r = unsafe { libc::listen(listener.as_raw_fd(), backlog) };
-    assert_eq!(r, 0, "listen: {}", io::Error::last_os_error());
 }
 
 /// The number of OS threads in this process.

@@ -17,15 +17,11 @@
 
 mod support;
 
-use support::fd_budget;
-
 use std::collections::BTreeMap;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
-use std::sync::{Mutex, MutexGuard};
 
-use support::{Party, Rng, start, watchdog};
+use support::{Party, Rng, deepen_backlog, fd_budget, heavy, start, watchdog};
 use tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -317,21 +313,6 @@ fn ws_client<S: Read + Write>(
 // ---------------------------------------------------------------------------------------------
 // Harness
 // ---------------------------------------------------------------------------------------------
-
-/// Serialises the tests: each holds hundreds of descriptors.
-static HEAVY: Mutex<()> = Mutex::new(());
-
-fn heavy() -> MutexGuard<'static, ()> {
-    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Lets `listener` queue `backlog` connections (capped by `somaxconn`) instead of std's 128, so
-/// that hundreds of clients connecting at once are not slowed by dropped SYNs.
-fn deepen_backlog(listener: &impl AsRawFd, backlog: i32) {
-    // SAFETY: listen(2) on a socket the caller keeps open; no memory is passed.
-    let r = unsafe { libc::listen(listener.as_raw_fd(), backlog) };
-    assert_eq!(r, 0, "listen: {}", io::Error::last_os_error());
-}
 
 /// How a client runs: a weft coroutine on a weft stream, or a plain OS thread on a std stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

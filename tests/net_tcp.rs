@@ -18,30 +18,23 @@
 
 mod support;
 
-use support::fd_budget;
-
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use support::{Rng, child_is, child_report, run_child_with_timeout, start, watchdog, with_timeout};
+use support::{
+    Rng, child_is, child_report, deepen_backlog, fd_budget, heavy, run_child_with_timeout, start,
+    watchdog, with_timeout,
+};
 use weft::net::{TcpListener, TcpStream};
 use weft::{chan, go};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------
-
-/// Serialises the tests that hold thousands of descriptors or move a lot of data.
-static HEAVY: Mutex<()> = Mutex::new(());
-
-fn heavy() -> MutexGuard<'static, ()> {
-    // A failed heavy test poisons the lock; the next one may still run.
-    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn bind() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0")
@@ -53,9 +46,7 @@ fn bind() -> TcpListener {
 /// one costs its client a one-second retransmit (slow, though still correct).
 fn bind_backlog(backlog: i32) -> TcpListener {
     let listener = bind();
-    // SAFETY: listen(2) on a socket this function owns; no memory is passed.
-    let r = unsafe { libc::listen(listener.as_raw_fd(), backlog) };
-    assert_eq!(r, 0, "listen: {}", io::Error::last_os_error());
+    deepen_backlog(&listener, backlog);
     listener
 }
 

@@ -416,3 +416,23 @@ pub fn fd_budget(need: u64) -> bool {
     }
     true
 }
+
+/// Serialises, within one test binary, the tests that hold hundreds or thousands of
+/// descriptors or move a lot of data, so that they do not add up against the descriptor limit
+/// (and the machine) when the harness runs tests in parallel.
+static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Takes the [`HEAVY`] lock for the caller's test.
+pub fn heavy() -> std::sync::MutexGuard<'static, ()> {
+    // A failed heavy test poisons the lock; the next one may still run.
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Lets `listener` queue `backlog` connections (capped by `somaxconn`) instead of std's 128, so
+/// that hundreds of clients connecting at once are not slowed by dropped SYNs: `listen(2)`
+/// again on a listening socket only changes its backlog. Works on std's and weft's listeners.
+pub fn deepen_backlog(listener: &impl std::os::fd::AsRawFd, backlog: i32) {
+    // SAFETY: listen(2) on a socket the caller keeps open; no memory is passed.
+    let r = unsafe { libc::listen(listener.as_raw_fd(), backlog) };
+    assert_eq!(r, 0, "listen: {}", std::io::Error::last_os_error());
+}
