@@ -73,7 +73,9 @@ use weft::chan;
 
 mod support;
 
-use support::{Placement, WORKERS, spawn_placed, tokio_current_thread, tokio_multi_thread};
+use support::{
+    Placement, print_load, spawn_placed, start_criterion, tokio_current_thread, tokio_multi_thread,
+};
 
 /// Messages moved per `mpmc_4p4c` iteration.
 const MPMC_BATCH: u64 = 1_000_000;
@@ -83,27 +85,12 @@ const MPMC_CAP: usize = 1024;
 const SELECT_CAP: usize = 64;
 
 fn main() {
-    weft::runtime::Builder::new()
-        .workers(WORKERS)
-        .init()
-        .expect("the weft runtime is started by this bench, before any spawn");
-    print_load("start");
-    let mut c = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
+    let mut c = start_criterion(20, Duration::from_secs(2));
     pingpong(&mut c);
     mpmc(&mut c);
     select(&mut c);
     c.final_summary();
     print_load("end");
-}
-
-fn print_load(when: &str) {
-    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-        eprintln!("load average at {when}: {}", load.trim());
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

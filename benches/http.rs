@@ -48,10 +48,14 @@
 //! `PR_SET_PDEATHSIG`, when the bench process dies; a watchdog ends the whole bench if it
 //! overruns its budget. Loopback only.
 
+mod support;
+
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
+
+use support::print_load;
 
 /// The body every server sends.
 const BODY: &[u8] = b"Hello, World!";
@@ -987,12 +991,6 @@ fn show_latency(d: Option<Duration>) -> String {
 
 fn show_cpu(cpu: Option<usize>) -> String {
     cpu.map_or("any".into(), |c| c.to_string())
-}
-
-fn print_load(when: &str) {
-    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-        eprintln!("load average at {when}: {}", load.trim());
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -28,31 +28,19 @@ use criterion::Criterion;
 
 mod support;
 
-use support::{Placement, WORKERS, spawn_placed, tokio_current_thread_io, tokio_multi_thread_io};
+use support::{
+    Placement, print_load, spawn_placed, start_criterion, tokio_current_thread_io,
+    tokio_multi_thread_io,
+};
 
 /// Bytes per message.
 const MSG: usize = 64;
 
 fn main() {
-    weft::runtime::Builder::new()
-        .workers(WORKERS)
-        .init()
-        .expect("the weft runtime is started by this bench, before any spawn");
-    print_load("start");
-    let mut c = Criterion::default()
-        .sample_size(20)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
+    let mut c = start_criterion(20, Duration::from_secs(2));
     tcp_echo(&mut c);
     c.final_summary();
     print_load("end");
-}
-
-fn print_load(when: &str) {
-    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-        eprintln!("load average at {when}: {}", load.trim());
-    }
 }
 
 fn tcp_echo(c: &mut Criterion) {

@@ -22,7 +22,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use support::{WORKERS, tokio_multi_thread};
+use support::{start_criterion, tokio_multi_thread};
 
 /// Members of one group.
 const MEMBERS: usize = 10_000;
@@ -30,18 +30,7 @@ const MEMBERS: usize = 10_000;
 const THREADS: usize = 1_000;
 
 fn main() {
-    weft::runtime::Builder::new()
-        .workers(WORKERS)
-        .init()
-        .expect("the weft runtime is started by this bench, before any spawn");
-    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-        eprintln!("load average at start: {}", load.trim());
-    }
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut c = start_criterion(10, Duration::from_secs(3));
     wait_group(&mut c);
     c.final_summary();
 }

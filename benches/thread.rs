@@ -43,7 +43,7 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 
 mod support;
 
-use support::{Placement, WORKERS, spawn_placed, tokio_current_thread, tokio_multi_thread};
+use support::{Placement, spawn_placed, start_criterion, tokio_current_thread, tokio_multi_thread};
 
 /// Tasks per `spawn_join` batch (weft, tokio).
 const SPAWN_BATCH: usize = 100_000;
@@ -51,18 +51,7 @@ const SPAWN_BATCH: usize = 100_000;
 const STD_SPAWN_BATCH: usize = 1_000;
 
 fn main() {
-    weft::runtime::Builder::new()
-        .workers(WORKERS)
-        .init()
-        .expect("the weft runtime is started by this bench, before any spawn");
-    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-        eprintln!("load average at start: {}", load.trim());
-    }
-    let mut c = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
+    let mut c = start_criterion(10, Duration::from_secs(3));
     spawn_join(&mut c, "spawn_join", true);
     yield_now(&mut c);
     park_unpark_pingpong(&mut c);

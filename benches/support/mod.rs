@@ -1,5 +1,5 @@
-//! Helpers shared by the benches (`mod support;` in each): placing a coroutine on the
-//! caller's worker or on another one, and the tokio peer runtimes.
+//! Helpers shared by the benches (`mod support;` in each): starting a criterion bench, placing
+//! a coroutine on the caller's worker or on another one, and the tokio peer runtimes.
 #![allow(dead_code)]
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -8,6 +8,30 @@ use std::time::{Duration, Instant};
 
 /// Worker threads of the weft runtime and of the multi-thread tokio runtimes.
 pub const WORKERS: usize = 2;
+
+/// Prints the load average (`when`: "start" or "end"): the machine is small, so a figure taken
+/// while it was busy is worth knowing about.
+pub fn print_load(when: &str) {
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        eprintln!("load average at {when}: {}", load.trim());
+    }
+}
+
+/// The start of a criterion bench: the weft runtime with [`WORKERS`] workers (before any
+/// spawn), the load average printed, and criterion set to `samples` samples of
+/// `measurement` each after a 1 s warm-up (command-line arguments override).
+pub fn start_criterion(samples: usize, measurement: Duration) -> criterion::Criterion {
+    weft::runtime::Builder::new()
+        .workers(WORKERS)
+        .init()
+        .expect("the weft runtime is started by this bench, before any spawn");
+    print_load("start");
+    criterion::Criterion::default()
+        .sample_size(samples)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(measurement)
+        .configure_from_args()
+}
 
 /// Where `spawn_placed` must put the new coroutine relative to the calling one.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
