@@ -29,6 +29,7 @@ use crate::park::token::Token;
 use crate::runtime::context;
 use crate::stack::SlabStack;
 use crate::thread::ThreadId;
+use crate::thread::local::Locals;
 pub(crate) use state::{RunState, Wake};
 
 /// Why a coroutine switched back to its worker.
@@ -102,8 +103,8 @@ pub(crate) fn build_co<C: Send + 'static>(stack: SlabStack, data: &C, run: fn(&C
         // CO5: the coroutine owns a reference to its own task for as long as it runs, so a
         // task is never freed under frames that still borrow it (a coroutine parked forever
         // leaks its task along with its stack).
-        let _own = context::current_task();
-        // SAFETY: `data` lies inside the task (the caller's contract), which `_own` keeps
+        let own = context::current_task();
+        // SAFETY: `data` lies inside the task (the caller's contract), which `own` keeps
         // alive until the body returns; this runs on the owner thread (CO4).
         let data = unsafe { &*data };
         // The spawn wrappers catch user panics themselves; this catch only keeps a bug in
@@ -111,6 +112,13 @@ pub(crate) fn build_co<C: Send + 'static>(stack: SlabStack, data: &C, run: fn(&C
         let ok = panic::catch_unwind(AssertUnwindSafe(|| run(data)));
         if ok.is_err() {
             crate::runtime::fatal("a coroutine body panicked outside its panic guard");
+        }
+        // CL1: the coroutine's locals die here, inside it, before its stack goes back. The
+        // spawn wrappers have already dropped the ones the user closure created (before
+        // publishing the result); this catches a body without a join packet and values
+        // created afterwards (by the destructor of an unjoined result).
+        if let Some(task) = &own {
+            task.locals.destroy();
         }
     })
 }
@@ -147,16 +155,23 @@ pub(crate) struct Task<S: ?Sized = dyn Start> {
     yielder: Cell<*const CoYielder>,
     /// Sequence number of the armed timer, 0 when none; owner worker only (scheduler/timer.rs).
     pub(crate) timer_seq: AtomicU64,
+    /// The `coroutine_local!` values (thread/local.rs); only the coroutine itself touches them,
+    /// from inside its body, on the owner thread (CO4, CL1). One pointer, null until used.
+    pub(crate) locals: Locals,
     /// The closure, until the coroutine is built (owner thread only, CO4).
     start: S,
 }
 
-// SAFETY: the non-thread-safe fields are `start`, `body`, `yielder`, `stack_size` and `guard`.
-// Before the first resume, they hold only a `Send` closure and a stack slot nobody has touched, so
-// handing the task to another thread is sound; the spawner stops touching them when it
-// publishes the task (the queue push is a release). From the first resume on, only the owning
-// worker thread touches these fields (CO4: started coroutines are never stolen, and wakers only
-// push the `Arc` to the owner's queues). All other fields are atomics or immutable.
+// SAFETY: the non-thread-safe fields are `start`, `body`, `yielder`, `stack_size`, `guard` and
+// `locals`. Before the first resume, they hold only a `Send` closure, a stack slot nobody has
+// touched and an empty `locals`, so handing the task to another thread is sound; the spawner
+// stops touching them when it publishes the task (the queue push is a release). From the first
+// resume on, only the owning worker thread touches these fields (CO4: started coroutines are
+// never stolen, and wakers only push the `Arc` to the owner's queues). `locals` holds values
+// that need not be `Send`: they are created and dropped inside the coroutine, on the owner
+// thread, and its body drops them all before it returns (CL1); dropping a `Task` with values
+// left (only a leaked coroutine could, CO5) leaks them rather than drop them on another thread
+// (`Drop for Locals`). All other fields are atomics or immutable.
 unsafe impl<S: ?Sized + Send> Send for Task<S> {}
 // SAFETY: see `Send`: shared access from other threads only reaches atomic or immutable fields.
 unsafe impl<S: ?Sized + Send> Sync for Task<S> {}
@@ -191,6 +206,7 @@ impl<S: Start> Task<S> {
             body: UnsafeCell::new(Body::Unstarted { stack }),
             yielder: Cell::new(std::ptr::null()),
             timer_seq: AtomicU64::new(0),
+            locals: Locals::new(),
             start,
         })
     }

@@ -43,6 +43,9 @@ impl<T> Packet<T> {
     /// Runs the coroutine body, catching its panic, and publishes the result.
     pub(crate) fn run(&self, f: impl FnOnce() -> T) {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
+        // CL1: a coroutine's locals are dropped before its result is published, so a join
+        // returns after their destructors ran (no-op on a `spawn_blocking` pool thread).
+        super::local::destroy_current();
         // SAFETY: J1: the result is not published yet, so the joiner does not read it.
         unsafe { *self.result.get() = Some(result) };
         match self.state.complete() {

@@ -2,7 +2,9 @@
 //!
 //! Every function works in both worlds. Inside a coroutine it acts on the coroutine: `park`,
 //! `sleep` and `join` park the coroutine, never the worker thread. On a plain OS thread it acts
-//! like std: `sleep` sleeps the thread, `current().unpark()` wakes that thread.
+//! like std: `sleep` sleeps the thread, `current().unpark()` wakes that thread. Likewise a
+//! [`LocalKey`] declared with [`coroutine_local!`](crate::coroutine_local) holds one value per
+//! coroutine, and one per OS thread outside coroutines.
 //!
 //! ```
 //! use weft::thread;
@@ -16,6 +18,7 @@ mod builder;
 mod handle;
 mod join;
 mod join_state;
+pub(crate) mod local;
 mod scope;
 
 use std::time::{Duration, Instant};
@@ -24,6 +27,7 @@ pub use blocking::spawn_blocking;
 pub use builder::Builder;
 pub use handle::{Thread, ThreadId};
 pub use join::{JoinHandle, ScopedJoinHandle};
+pub use local::{AccessError, LocalKey};
 pub use scope::{Scope, scope};
 
 use crate::park;
