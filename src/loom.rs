@@ -6,7 +6,7 @@
 //! whose types come from loom, so the models check the code the runtime runs (arch/testing.md).
 
 pub(crate) mod sync {
-    pub(crate) use parking_lot::Mutex;
+    pub(crate) use parking_lot::{Mutex, MutexGuard};
 
     pub(crate) mod atomic {
         pub(crate) use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
