@@ -1,5 +1,5 @@
 //! Loom models of the parking protocols of `weft::sync` (src/sync/raw/): the wait queue
-//! (waitq.rs, Q1–Q4), `RawMutex` (M1–M5), `RawCondvar` (CV1–CV2), `RawRwLock` (RW1–RW4),
+//! (waitq.rs, Q1–Q4), `RawMutex` (M1–M5), `RawCondvar` (CV1–CV2), `RawRwLock` (RW1–RW5),
 //! `RawSemaphore` (SM1–SM3) and `RawOnce` (O1–O3).
 //!
 //! `src/sync/raw/mod.rs` and its six files are compiled here as they are, against a facade of
@@ -58,6 +58,7 @@
 //!   - `cv-notify-all-wakes-one`: `notify_all` wakes only the oldest waiter;
 //!   - `cv-notified-reported-as-timeout`: a timed wait reports `false` even when notified;
 //! - rwlock.rs:
+//!   - `rw-downgrade-store`: `downgrade` stores `READER` with a plain store, not by CAS (RW5);
 //!   - `rw-relaxed-grant-store`: the grant to readers stores with `Relaxed` (the bug above);
 //!   - `rw-grant-readers-before-state`: the grant to readers wakes them before storing the
 //!     state (RW3);
@@ -816,7 +817,7 @@ fn condvar_notify_all_two_waiters() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// RawRwLock (RW1–RW4)
+// RawRwLock (RW1–RW5)
 
 struct Shared {
     l: RawRwLock,
@@ -909,6 +910,38 @@ fn rwlock_writer_hands_off() {
         s.d.set(1);
         // SAFETY: write-locked above.
         unsafe { s.l.write_unlock() };
+        let v = reader.join().unwrap();
+        writer.join().unwrap();
+        assert!(v == 1 || v == 11, "read {v}");
+        s.assert_done(11);
+    });
+}
+
+/// RW5: a writer downgrades while a reader and a writer may be queued behind it. The
+/// downgraded holder reads its own write; the reader gets in (with it, or after it); the
+/// writer waits until every reader left, so the reader reads 1 or 11 and the end value is 11.
+///
+/// Fails when: `rw-downgrade-store` (the downgrade stores `READER` instead of its CAS, losing
+/// a `PARKED` set meanwhile: deadlock).
+#[test]
+fn rwlock_downgrade() {
+    model(Some(2), || {
+        let s = Shared::new();
+        s.l.write();
+        let reader = {
+            let s = s.clone();
+            thread::spawn(move || s.read())
+        };
+        let writer = {
+            let s = s.clone();
+            thread::spawn(move || s.add(10))
+        };
+        s.d.set(1);
+        // SAFETY: write-locked above.
+        unsafe { s.l.downgrade() };
+        assert_eq!(s.d.get(), 1, "a writer came in during the downgrade");
+        // SAFETY: the downgrade left a read lock.
+        unsafe { s.l.read_unlock() };
         let v = reader.join().unwrap();
         writer.join().unwrap();
         assert!(v == 1 || v == 11, "read {v}");

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use support::{Party, panic_text, start, watchdog};
 use weft::go;
 use weft::sync::mpsc;
-use weft::sync::{Barrier, RwLock, TryLockError};
+use weft::sync::{Barrier, RwLock, RwLockWriteGuard, TryLockError};
 
 /// Who runs party `i` of `n` in a run of `mode`: coroutines only, OS threads only, or mixed.
 #[derive(Clone, Copy, Debug)]
@@ -428,5 +428,39 @@ fn static_unsized_debug_default_and_from() {
         d.get_mut().unwrap().push('x');
         assert_eq!(d.into_inner().unwrap(), "x");
         assert_eq!(RwLock::from(4).into_inner().unwrap(), 4);
+    });
+}
+
+#[test]
+fn a_downgraded_writer_lets_readers_in_and_keeps_writers_out() {
+    watchdog(|| {
+        let lock = Arc::new(RwLock::new(0u32));
+        let mut w = lock.write().unwrap();
+        *w = 1;
+        // A reader (likely queued by now) and, later, a writer.
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+        let reader = {
+            let lock = Arc::clone(&lock);
+            go!(move || {
+                let r = lock.read().unwrap();
+                seen_tx.send(*r).unwrap();
+            })
+        };
+        weft::thread::sleep(std::time::Duration::from_millis(10));
+        let r = RwLockWriteGuard::downgrade(w);
+        assert_eq!(*r, 1);
+        // The reader gets in while the downgraded guard is still held.
+        assert_eq!(seen_rx.recv().unwrap(), 1);
+        reader.join().unwrap();
+        // Writers stay out until the last reader leaves.
+        assert!(matches!(lock.try_write(), Err(TryLockError::WouldBlock)));
+        let writer = {
+            let lock = Arc::clone(&lock);
+            go!(move || *lock.write().unwrap() += 10)
+        };
+        assert_eq!(*r, 1);
+        drop(r);
+        writer.join().unwrap();
+        assert_eq!(*lock.read().unwrap(), 11);
     });
 }

@@ -159,6 +159,20 @@ impl<T: ?Sized> RwLock<T> {
     }
 }
 
+impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
+    /// Turns exclusive access into shared access without releasing the lock: no writer can
+    /// come in between. Readers queued at the head come in at once. Never waits.
+    pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
+        let lock = s.lock;
+        lock.poison.done(&s.poison);
+        std::mem::forget(s);
+        // SAFETY: the write guard held the exclusive lock; forgetting it hands that lock to
+        // `downgrade`, whose shared lock the read guard now owns.
+        unsafe { lock.raw.downgrade() };
+        lock.read_guard()
+    }
+}
+
 impl<T> From<T> for RwLock<T> {
     fn from(t: T) -> Self {
         RwLock::new(t)

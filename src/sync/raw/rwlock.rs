@@ -1,7 +1,7 @@
 //! The raw reader-writer lock under `sync::RwLock`: one state word and a wait queue.
 //!
 //! State: `WRITER` (held exclusively), `PARKED` (nodes are queued), and the reader count in
-//! units of `READER`. Invariants (RW1–RW4, arch/sync.md):
+//! units of `READER`. Invariants (RW1–RW5, arch/sync.md):
 //! - RW1: `PARKED` is set exactly while the queue is not empty; both change under the queue
 //!   lock only.
 //! - RW2: while `PARKED` is set nobody takes the lock by itself: the fast paths need
@@ -14,6 +14,9 @@
 //!   (hand-over); the woken waiters hold the lock when they see their token (Q4).
 //! - RW4: a locker parks only after it re-checked the state under the queue lock and set
 //!   `PARKED` by CAS from the state it saw, so the release of RW3 finds its node.
+//! - RW5: `downgrade` turns the writer into a reader in one CAS (no writer can come in
+//!   between) and then lets in the readers at the head of the queue, as a grant would; a
+//!   writer at the head keeps waiting for every reader to leave.
 
 use super::waitq::{Node, WaitQueue};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
@@ -150,6 +153,49 @@ impl RawRwLock {
             // PARKED is set, and RW2 keeps anyone else from changing the state.
             self.state.fetch_and(!WRITER, Ordering::Release);
             self.grant();
+        }
+    }
+
+    /// Turns the caller's exclusive lock into a shared one, without letting a writer in
+    /// between; the readers at the head of the queue come in with it (RW5).
+    ///
+    /// # Safety
+    /// The caller holds the exclusive lock.
+    pub(crate) unsafe fn downgrade(&self) {
+        let mut s = self.state.load(Ordering::Relaxed);
+        let next = loop {
+            // A slow locker may set PARKED meanwhile (RW4): CAS, keeping it.
+            let next = (s & !WRITER) + READER;
+            match self
+                .state
+                .compare_exchange_weak(s, next, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => break next,
+                Err(now) => s = now,
+            }
+        };
+        if next & PARKED == 0 {
+            return;
+        }
+        let mut woken = Vec::new();
+        {
+            let mut q = self.queue.lock();
+            let readers = q.front_run(READ);
+            if readers == 0 {
+                return;
+            }
+            // RW2: with PARKED set only the queue lock's holder changes the state, and the
+            // only holder of the lock is the caller, who is here.
+            let s = self.state.load(Ordering::Relaxed);
+            let rest = if readers < q.len() { PARKED } else { 0 };
+            self.state
+                .store(((s & READERS) + readers * READER) | rest, Ordering::Release);
+            for _ in 0..readers {
+                woken.extend(q.wake_front(GRANTED));
+            }
+        }
+        for u in woken {
+            u.unpark();
         }
     }
 
