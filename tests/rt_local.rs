@@ -308,7 +308,7 @@ static DESTRUCTION_REPORT: AtomicUsize = AtomicUsize::new(0);
 /// Bits of `DESTRUCTION_REPORT` set by `Probe`'s destructor.
 const EARLIER_VALUE_ALIVE: usize = 1;
 const OWN_VALUE_GONE: usize = 2;
-const NEW_VALUE_REFUSED: usize = 4;
+const NEW_VALUE_CREATED: usize = 4;
 
 /// Looks at other keys while the coroutine's locals are being destroyed.
 struct Probe;
@@ -324,8 +324,9 @@ impl Drop for Probe {
             bits |= OWN_VALUE_GONE;
             *SEEN_ERROR.lock().unwrap() = Some(err);
         }
-        if NEVER_CREATED.try_with(|_| ()).is_err() {
-            bits |= NEW_VALUE_REFUSED;
+        // A key the coroutine never used gets a value now, dropped in turn (std's rule).
+        if LATE.try_with(|late| late.0) == Ok(7) {
+            bits |= NEW_VALUE_CREATED;
         }
         DESTRUCTION_REPORT.fetch_or(bits, Ordering::SeqCst);
     }
@@ -334,7 +335,18 @@ impl Drop for Probe {
 weft::coroutine_local! {
     static EARLIER: Cell<u32> = const { Cell::new(11) };
     static PROBE: Probe = Probe;
-    static NEVER_CREATED: u8 = 0;
+    static LATE: Late = Late(7);
+}
+
+static LATE_DROPPED: AtomicUsize = AtomicUsize::new(0);
+
+/// A value first created by `Probe`'s destructor.
+struct Late(u32);
+
+impl Drop for Late {
+    fn drop(&mut self) {
+        LATE_DROPPED.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 static SEEN_ERROR: Mutex<Option<AccessError>> = Mutex::new(None);
@@ -350,8 +362,9 @@ fn try_with_fails_for_values_gone_during_destruction() {
         .unwrap();
         assert_eq!(
             DESTRUCTION_REPORT.load(Ordering::SeqCst),
-            EARLIER_VALUE_ALIVE | OWN_VALUE_GONE | NEW_VALUE_REFUSED
+            EARLIER_VALUE_ALIVE | OWN_VALUE_GONE | NEW_VALUE_CREATED
         );
+        assert_eq!(LATE_DROPPED.load(Ordering::SeqCst), 1);
         // The error itself, as std's.
         let err = SEEN_ERROR
             .lock()

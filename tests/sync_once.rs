@@ -518,3 +518,60 @@ fn a_panicking_lazy_lock_init_makes_later_accesses_panic() {
         assert_eq!(format!("{:?}", BAD), "LazyLock(<uninit>)");
     });
 }
+
+#[test]
+fn reentrant_initialisation_panics_instead_of_waiting_for_ever() {
+    watchdog(|| {
+        // A Once whose closure calls the same Once, in a coroutine and on a thread.
+        for os_thread in [false, true] {
+            let once = Arc::new(Once::new());
+            let o = Arc::clone(&once);
+            let party = start(os_thread, move || {
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    o.call_once(|| o.call_once(|| {}))
+                }))
+            });
+            let err = party.join().expect_err("the inner call panics");
+            let text = panic_text(&*err).unwrap_or_default();
+            assert!(text.contains("reentrant initialisation"), "{text}");
+            // The panic poisoned it, like any panicking closure.
+            assert!(!once.is_completed());
+        }
+        // A OnceLock whose initialiser reads the same cell.
+        static CELL: OnceLock<u32> = OnceLock::new();
+        let h = weft::go!(|| *CELL.get_or_init(|| *CELL.get_or_init(|| 1) + 1));
+        let text = panic_text(&*h.join().expect_err("the inner call panics")).unwrap_or_default();
+        assert!(text.contains("reentrant initialisation"), "{text}");
+        // The cell is still usable.
+        assert_eq!(*CELL.get_or_init(|| 5), 5);
+    });
+}
+
+#[test]
+fn lazy_lock_get_force_mut_and_deref_mut() {
+    watchdog(|| {
+        let mut lazy = LazyLock::new(|| 40);
+        assert_eq!(LazyLock::get(&lazy), None);
+        assert_eq!(LazyLock::get_mut(&mut lazy), None);
+        *LazyLock::force_mut(&mut lazy) += 1;
+        *lazy += 1;
+        assert_eq!(LazyLock::get(&lazy), Some(&42));
+        assert_eq!(*lazy, 42);
+    });
+}
+
+#[test]
+fn once_lock_may_hold_borrows_that_die_with_it_and_types_are_unwind_safe() {
+    // Compiles only if `OnceLock`'s drop check lets `T` borrow data declared after the cell
+    // (std's `#[may_dangle]`).
+    let cell = OnceLock::new();
+    let s = String::from("borrowed");
+    cell.set(&s).unwrap();
+    assert_eq!(*cell.get().unwrap(), "borrowed");
+    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    unwind_safe::<weft::sync::Condvar>();
+    unwind_safe::<weft::sync::Barrier>();
+    unwind_safe::<weft::sync::Semaphore>();
+    unwind_safe::<weft::sync::Mutex<u32>>();
+    unwind_safe::<Once>();
+}

@@ -33,6 +33,9 @@ pub struct Barrier {
     n: usize,
 }
 
+impl std::panic::UnwindSafe for Barrier {}
+impl std::panic::RefUnwindSafe for Barrier {}
+
 struct Round {
     arrived: usize,
     generation: u64,

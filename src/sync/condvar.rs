@@ -38,6 +38,9 @@ pub struct Condvar {
     raw: RawCondvar,
 }
 
+impl std::panic::UnwindSafe for Condvar {}
+impl std::panic::RefUnwindSafe for Condvar {}
+
 /// Whether a timed wait on a [`Condvar`] returned because its time ran out.
 #[derive(Debug, PartialEq, Eq, Copy, Clone)]
 pub struct WaitTimeoutResult(bool);

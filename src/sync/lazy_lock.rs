@@ -2,7 +2,7 @@
 
 use std::cell::Cell;
 use std::fmt;
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use super::OnceLock;
@@ -53,12 +53,34 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
             None => panic!("LazyLock instance has previously been poisoned"),
         })
     }
+
+    /// Computes the value if needed and returns it, through the exclusive borrow.
+    pub fn force_mut(this: &mut LazyLock<T, F>) -> &mut T {
+        LazyLock::force(this);
+        LazyLock::get_mut(this).expect("forced just above")
+    }
+
+    /// The value, if it has been computed. Never runs the initialiser, never waits.
+    pub fn get(this: &LazyLock<T, F>) -> Option<&T> {
+        this.cell.get()
+    }
+
+    /// The value, if it has been computed, through the exclusive borrow.
+    pub fn get_mut(this: &mut LazyLock<T, F>) -> Option<&mut T> {
+        this.cell.get_mut()
+    }
 }
 
 impl<T, F: FnOnce() -> T> Deref for LazyLock<T, F> {
     type Target = T;
     fn deref(&self) -> &T {
         LazyLock::force(self)
+    }
+}
+
+impl<T, F: FnOnce() -> T> DerefMut for LazyLock<T, F> {
+    fn deref_mut(&mut self) -> &mut T {
+        LazyLock::force_mut(self)
     }
 }
 

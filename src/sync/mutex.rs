@@ -61,6 +61,7 @@ impl<T: ?Sized> RefUnwindSafe for Mutex<T> {}
 ///
 /// Not `Send` (like std's): it is released by the coroutine or thread that took it. A
 /// coroutine holding a guard never changes OS thread (CO4).
+#[clippy::has_significant_drop]
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized + 'a> {
     lock: &'a Mutex<T>,

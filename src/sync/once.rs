@@ -2,8 +2,10 @@
 
 use std::fmt;
 use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::raw::once::{RawOnce, Seen};
+use crate::runtime::context;
 
 /// A one-time initialisation with std's API and poisoning.
 ///
@@ -31,6 +33,23 @@ use super::raw::once::{RawOnce, Seen};
 /// ```
 pub struct Once {
     raw: RawOnce,
+    /// Who runs the initialiser now (`caller_id`), 0 when nobody: a call from inside the
+    /// initialiser would wait for itself for ever, so it panics instead.
+    runner: AtomicUsize,
+}
+
+/// The caller's identity: its coroutine, or its OS thread.
+fn caller_id() -> usize {
+    thread_local! {
+        static MARK: u8 = const { 0 };
+    }
+    let task = context::task_ptr();
+    if task.is_null() {
+        MARK.try_with(|m| std::ptr::from_ref(m).addr())
+            .unwrap_or(usize::MAX)
+    } else {
+        task.addr()
+    }
 }
 
 impl UnwindSafe for Once {}
@@ -51,13 +70,14 @@ impl OnceState {
 
 /// Marks the run as over when dropped: completed, or poisoned if the closure unwound.
 struct Finish<'a> {
-    raw: &'a RawOnce,
+    once: &'a Once,
     completed: bool,
 }
 
 impl Drop for Finish<'_> {
     fn drop(&mut self) {
-        self.raw.finish(self.completed);
+        self.once.runner.store(0, Ordering::Relaxed);
+        self.once.raw.finish(self.completed);
     }
 }
 
@@ -66,6 +86,7 @@ impl Once {
     pub const fn new() -> Once {
         Once {
             raw: RawOnce::new(),
+            runner: AtomicUsize::new(0),
         }
     }
 
@@ -100,6 +121,7 @@ impl Once {
 
     fn call(&self, ignore_poison: bool, f: &mut dyn FnMut(&OnceState)) {
         loop {
+            self.check_reentry();
             let poisoned = match self.raw.wait_while_running() {
                 Seen::Complete => return,
                 Seen::Free { poisoned } => poisoned,
@@ -108,14 +130,26 @@ impl Once {
                 panic!("Once instance has previously been poisoned");
             }
             if self.raw.try_start(poisoned) {
+                self.runner.store(caller_id(), Ordering::Relaxed);
                 let mut finish = Finish {
-                    raw: &self.raw,
+                    once: self,
                     completed: false,
                 };
                 f(&OnceState { poisoned });
                 finish.completed = true;
                 return;
             }
+        }
+    }
+
+    /// Panics if the caller is the one running the initialiser: waiting would be for ever.
+    /// (std leaves the outcome unspecified: "panic or deadlock".)
+    fn check_reentry(&self) {
+        if self.raw.is_running() && self.runner.load(Ordering::Relaxed) == caller_id() {
+            panic!(
+                "reentrant initialisation: the initialiser of a Once (or OnceLock, LazyLock) \
+                 waits for its own Once, which would never complete"
+            );
         }
     }
 
@@ -129,6 +163,7 @@ impl Once {
     /// # Panics
     /// If the `Once` is or becomes poisoned, like std.
     pub fn wait(&self) {
+        self.check_reentry();
         if !self.raw.wait_complete(true) {
             panic!("Once instance has previously been poisoned");
         }
@@ -136,6 +171,7 @@ impl Once {
 
     /// Waits until some caller completes a closure, poisoned or not.
     pub fn wait_force(&self) {
+        self.check_reentry();
         self.raw.wait_complete(false);
     }
 
@@ -143,6 +179,7 @@ impl Once {
     pub(crate) fn complete_now() -> Once {
         Once {
             raw: RawOnce::new_complete(),
+            runner: AtomicUsize::new(0),
         }
     }
 }

@@ -2,8 +2,6 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
-use std::marker::PhantomData;
-use std::mem::MaybeUninit;
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use super::Once;
@@ -30,8 +28,10 @@ use super::Once;
 /// ```
 pub struct OnceLock<T> {
     once: Once,
-    value: UnsafeCell<MaybeUninit<T>>,
-    _owns: PhantomData<T>,
+    /// `Some` once `once` completed. An `Option`, not a `MaybeUninit` with a `Drop` impl, so
+    /// that the drop check lets `T` borrow data that dies with the cell, as std's
+    /// `#[may_dangle]` does.
+    value: UnsafeCell<Option<T>>,
 }
 
 // SAFETY: the value is written once, by the caller that runs the initialiser under `once`,
@@ -50,8 +50,7 @@ impl<T> OnceLock<T> {
     pub const fn new() -> OnceLock<T> {
         OnceLock {
             once: Once::new(),
-            value: UnsafeCell::new(MaybeUninit::uninit()),
-            _owns: PhantomData,
+            value: UnsafeCell::new(None),
         }
     }
 
@@ -67,12 +66,8 @@ impl<T> OnceLock<T> {
 
     /// The value, through the exclusive borrow.
     pub fn get_mut(&mut self) -> Option<&mut T> {
-        if self.once.is_completed() {
-            // SAFETY: completed, and we hold the only reference.
-            Some(unsafe { (*self.value.get()).assume_init_mut() })
-        } else {
-            None
-        }
+        // Through `&mut self`: nobody else can be writing.
+        self.value.get_mut().as_mut()
     }
 
     /// Waits until the value is set (by anyone), then returns it.
@@ -105,7 +100,7 @@ impl<T> OnceLock<T> {
                 let value = f();
                 // SAFETY: we run the initialiser (O1): nobody reads the value before
                 // `once` completes, which happens after this write.
-                unsafe { (*slot.get()).write(value) };
+                unsafe { *slot.get() = Some(value) };
             }
         });
         // SAFETY: `call_once_force` returns only once completed.
@@ -114,34 +109,23 @@ impl<T> OnceLock<T> {
 
     /// Takes the value out, leaving the cell empty.
     pub fn take(&mut self) -> Option<T> {
-        if self.once.is_completed() {
-            self.once = Once::new();
-            // SAFETY: it was completed, so the value is initialised; the reset `once` says it
-            // is not any more, so it is not read or dropped again.
-            Some(unsafe { (*self.value.get()).assume_init_read() })
-        } else {
-            None
-        }
+        self.once = Once::new();
+        self.value.get_mut().take()
     }
 
     /// Consumes the cell and returns its value, if set.
-    pub fn into_inner(mut self) -> Option<T> {
-        self.take()
+    pub fn into_inner(self) -> Option<T> {
+        self.value.into_inner()
     }
 
     /// # Safety
     /// `once` has completed.
     unsafe fn get_unchecked(&self) -> &T {
-        // SAFETY: the caller's contract: the value is initialised and never written again.
-        unsafe { (*self.value.get()).assume_init_ref() }
-    }
-}
-
-impl<T> Drop for OnceLock<T> {
-    fn drop(&mut self) {
-        if self.once.is_completed() {
-            // SAFETY: completed: initialised, and this is its last use.
-            unsafe { (*self.value.get()).assume_init_drop() };
+        // SAFETY: the caller's contract: the value was written before `once` completed (O3)
+        // and is never written again while shared.
+        match unsafe { &*self.value.get() } {
+            Some(value) => value,
+            None => unreachable!("a completed OnceLock holds its value"),
         }
     }
 }
@@ -156,8 +140,7 @@ impl<T> From<T> for OnceLock<T> {
     fn from(value: T) -> Self {
         OnceLock {
             once: Once::complete_now(),
-            value: UnsafeCell::new(MaybeUninit::new(value)),
-            _owns: PhantomData,
+            value: UnsafeCell::new(Some(value)),
         }
     }
 }

@@ -54,6 +54,7 @@ impl<T: ?Sized> UnwindSafe for RwLock<T> {}
 impl<T: ?Sized> RefUnwindSafe for RwLock<T> {}
 
 /// Shared access to an [`RwLock`]'s data; released when dropped. Not `Send`, like std's.
+#[clippy::has_significant_drop]
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
     lock: &'a RwLock<T>,
@@ -64,6 +65,7 @@ pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
 unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
 
 /// Exclusive access to an [`RwLock`]'s data; released when dropped. Not `Send`, like std's.
+#[clippy::has_significant_drop]
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
     lock: &'a RwLock<T>,
@@ -164,7 +166,7 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
     /// come in between. Readers queued at the head come in at once. Never waits.
     pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
         let lock = s.lock;
-        lock.poison.done(&s.poison);
+        // Like std's, a downgrade never poisons.
         std::mem::forget(s);
         // SAFETY: the write guard held the exclusive lock; forgetting it hands that lock to
         // `downgrade`, whose shared lock the read guard now owns.

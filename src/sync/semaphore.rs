@@ -41,7 +41,11 @@ pub struct Semaphore {
     raw: RawSemaphore,
 }
 
+impl std::panic::UnwindSafe for Semaphore {}
+impl std::panic::RefUnwindSafe for Semaphore {}
+
 /// One permit of a [`Semaphore`], given back when dropped.
+#[clippy::has_significant_drop]
 #[must_use = "the permit is released at once if unused"]
 pub struct SemaphorePermit<'a> {
     sem: &'a Semaphore,

@@ -164,7 +164,7 @@ impl<T: 'static> LocalKey<T> {
         if let Some(value) = locals.get::<T>(self.id()) {
             return Ok(value);
         }
-        if locals.destroying() {
+        if locals.was_destroyed(self.id()) {
             return Err(AccessError { _private: () });
         }
         let value = match given.and_then(Option::take) {
@@ -341,7 +341,8 @@ pub(crate) struct Locals(UnsafeCell<Option<Box<Table>>>);
 
 struct Table {
     /// Set by `destroy`: no value may be created any more.
-    destroying: bool,
+    /// Keys whose value `destroy` has dropped: they cannot get a new one (std's rule).
+    destroyed: Vec<usize>,
     /// (key id, boxed value), in creation order.
     entries: Vec<(usize, Box<dyn Any>)>,
 }
@@ -368,8 +369,8 @@ impl Locals {
         })
     }
 
-    fn destroying(&self) -> bool {
-        self.with_table(|table| table.as_ref().is_some_and(|t| t.destroying))
+    fn was_destroyed(&self, key: usize) -> bool {
+        self.with_table(|table| table.as_ref().is_some_and(|t| t.destroyed.contains(&key)))
     }
 
     /// Adds `value` for `key` and returns a pointer to the value now stored. If the key got a
@@ -379,16 +380,15 @@ impl Locals {
         let outcome = self.with_table(|table| {
             let table = table.get_or_insert_with(|| {
                 Box::new(Table {
-                    destroying: false,
+                    destroyed: Vec::new(),
                     entries: Vec::new(),
                 })
             });
             if let Some((_, first)) = table.entries.iter().find(|(k, _)| *k == key) {
                 return Ok((downcast::<T>(&**first), Some(value)));
             }
-            if table.destroying {
-                // An initialiser that was running when destruction began cannot happen (only
-                // the body's end starts it), but refusing keeps `destroy`'s loop finite.
+            if table.destroyed.contains(&key) {
+                // Its initialiser ran while `destroy` dropped the value it had (CL3).
                 return Err(AccessError { _private: () });
             }
             let value: Box<dyn Any> = value;
@@ -402,15 +402,18 @@ impl Locals {
     }
 
     /// Drops every value, newest first, each outside the borrow of the table and after it has
-    /// left the table; values still in the table stay accessible to the destructors, new ones
-    /// cannot be created. Called from inside the coroutine when its body ends (CL1). A
+    /// left the table; values still in the table stay accessible to the destructors, and a
+    /// destructor may create the value of a key not used yet (dropped in turn, as std does);
+    /// a key whose value was dropped cannot get another. Called from inside the coroutine when its body ends (CL1). A
     /// destructor that panics aborts the process, as std does for thread-locals.
     pub(crate) fn destroy(&self) {
         loop {
             let entry = self.with_table(|slot| {
                 let table = slot.as_mut()?;
-                table.destroying = true;
                 let entry = table.entries.pop();
+                if let Some((key, _)) = &entry {
+                    table.destroyed.push(*key);
+                }
                 if entry.is_none() {
                     // Done: free the table; an access after this point (only a destructor of
                     // the coroutine's result can run one) starts a fresh table, which the

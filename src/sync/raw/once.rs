@@ -61,6 +61,11 @@ impl RawOnce {
         self.state.load(Ordering::Acquire) & STATE == COMPLETE
     }
 
+    /// Whether an initialiser runs now (a snapshot).
+    pub(crate) fn is_running(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & STATE == RUNNING
+    }
+
     /// Waits while someone runs the initialiser, then reports what it left (O2).
     pub(crate) fn wait_while_running(&self) -> Seen {
         loop {
