@@ -58,13 +58,7 @@ impl RawCondvar {
         if self.queue.is_empty() {
             return;
         }
-        let mut woken = Vec::new();
-        {
-            let mut q = self.queue.lock();
-            while let Some(u) = q.wake_front(NOTIFIED) {
-                woken.push(u);
-            }
-        }
+        let woken = self.queue.lock().wake_up_to(usize::MAX, NOTIFIED);
         for u in woken {
             u.unpark();
         }

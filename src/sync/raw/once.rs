@@ -139,13 +139,7 @@ impl RawOnce {
         let before = self.state.swap(to, Ordering::AcqRel);
         debug_assert_eq!(before & STATE, RUNNING);
         if before & PARKED != 0 {
-            let mut woken = Vec::new();
-            {
-                let mut q = self.queue.lock();
-                while let Some(u) = q.wake_front(WOKEN) {
-                    woken.push(u);
-                }
-            }
+            let woken = self.queue.lock().wake_up_to(usize::MAX, WOKEN);
             for u in woken {
                 u.unpark();
             }

@@ -18,8 +18,9 @@
 //!   between) and then lets in the readers at the head of the queue, as a grant would; a
 //!   writer at the head keeps waiting for every reader to leave.
 
-use super::waitq::{Node, WaitQueue};
+use super::waitq::{Locked, Node, WaitQueue};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::park::Unparker;
 
 const WRITER: usize = 1;
 const PARKED: usize = 2;
@@ -177,26 +178,31 @@ impl RawRwLock {
         if next & PARKED == 0 {
             return;
         }
-        let mut woken = Vec::new();
-        {
+        let woken = {
             let mut q = self.queue.lock();
-            let readers = q.front_run(READ);
-            if readers == 0 {
-                return;
-            }
             // RW2: with PARKED set only the queue lock's holder changes the state, and the
             // only holder of the lock is the caller, who is here.
-            let s = self.state.load(Ordering::Relaxed);
-            let rest = if readers < q.len() { PARKED } else { 0 };
-            self.state
-                .store(((s & READERS) + readers * READER) | rest, Ordering::Release);
-            for _ in 0..readers {
-                woken.extend(q.wake_front(GRANTED));
-            }
-        }
+            let held = self.state.load(Ordering::Relaxed) & READERS;
+            self.admit_readers(&mut q, held)
+        };
         for u in woken {
             u.unpark();
         }
+    }
+
+    /// Lets in every reader at the head of the queue, beside the `held` shared locks (a
+    /// count of `READER`s) of the caller; returns how to wake them (after unlocking).
+    fn admit_readers(&self, q: &mut Locked<'_>, held: usize) -> Vec<Unparker> {
+        // The state first: a reader that sees its token holds the lock and may release it at
+        // once. `Release`: with nobody left queued, `PARKED` is clear and a new reader may
+        // take the lock by CAS from this store, which must order the last writer's critical
+        // section before it (a plain store ends the release sequence of the writer's
+        // `fetch_and`; found by loom).
+        let readers = q.front_run(READ);
+        let rest = if readers < q.len() { PARKED } else { 0 };
+        self.state
+            .store((held + readers * READER) | rest, Ordering::Release);
+        q.wake_up_to(readers, GRANTED)
     }
 
     /// RW3: hands the free lock to the head of the queue.
@@ -218,20 +224,7 @@ impl RawRwLock {
                     self.state.store(WRITER | rest, Ordering::Release);
                     woken.extend(q.wake_front(GRANTED));
                 }
-                Some(_) => {
-                    // The state first: a reader that sees its token holds the lock and may
-                    // release it at once. `Release`: with nobody left queued, `PARKED` is clear
-                    // and a new reader may take the lock by CAS from this store, which must
-                    // order the last writer's critical section before it (a plain store ends
-                    // the release sequence of the writer's `fetch_and`; found by loom).
-                    let readers = q.front_run(READ);
-                    let rest = if readers < q.len() { PARKED } else { 0 };
-                    self.state
-                        .store((readers * READER) | rest, Ordering::Release);
-                    for _ in 0..readers {
-                        woken.extend(q.wake_front(GRANTED));
-                    }
-                }
+                Some(_) => woken = self.admit_readers(&mut q, 0),
                 None => self.state.store(0, Ordering::Relaxed),
             }
         }

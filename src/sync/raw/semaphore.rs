@@ -134,24 +134,20 @@ impl RawSemaphore {
     /// Hands `n` permits to the queued waiters, the rest becoming available; `false` if
     /// nobody waits any more (another release emptied the queue first).
     #[cold]
-    fn release_slow(&self, mut n: usize) -> bool {
-        let mut woken = Vec::new();
+    fn release_slow(&self, n: usize) -> bool {
+        let woken;
         {
             let mut q = self.queue.lock();
             // SM2: with PARKED set, only the holder of the queue lock changes the state.
             if self.state.load(Ordering::Relaxed) & PARKED == 0 {
                 return false;
             }
-            while n > 0 {
-                match q.wake_front(GRANTED) {
-                    Some(u) => woken.push(u),
-                    None => break,
-                }
-                n -= 1;
-            }
+            woken = q.wake_up_to(n, GRANTED);
             if q.is_empty() {
-                // SM1: no permit was available while PARKED was set; n <= MAX_PERMITS.
-                self.state.store(n * PERMIT, Ordering::Release);
+                // SM1: no permit was available while PARKED was set; what is left of n
+                // (<= MAX_PERMITS) becomes available.
+                self.state
+                    .store((n - woken.len()) * PERMIT, Ordering::Release);
             }
         }
         for u in woken {

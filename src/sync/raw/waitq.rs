@@ -184,6 +184,19 @@ impl Locked<'_> {
         Some(unparker)
     }
 
+    /// Pops up to `n` of the oldest nodes, giving each `token`; returns how to wake them
+    /// (after this lock is released, Q3).
+    pub(crate) fn wake_up_to(&mut self, n: usize, token: usize) -> Vec<Unparker> {
+        let mut woken = Vec::new();
+        while woken.len() < n {
+            match self.wake_front(token) {
+                Some(u) => woken.push(u),
+                None => break,
+            }
+        }
+        woken
+    }
+
     /// Takes the caller's own node off the queue, if it is still there.
     fn remove(&mut self, node: &Node) {
         let ptr = NonNull::from(node);
