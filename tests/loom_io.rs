@@ -288,13 +288,13 @@ impl StreamSocket {
 fn do_io_stream(io: &Io, me: &Unparker, cap: usize, socket: &StreamSocket) -> usize {
     loop {
         let snap = io.snapshot();
-        if snap.is_ready(Direction::Read) {
-            if let Some(n) = socket.read(cap) {
-                if n > 0 && n < cap {
-                    io.clear_drained(snap, Direction::Read);
-                }
-                return n;
+        if snap.is_ready(Direction::Read)
+            && let Some(n) = socket.read(cap)
+        {
+            if n > 0 && n < cap {
+                io.clear_drained(snap, Direction::Read);
             }
+            return n;
         }
         io.clear(snap, Direction::Read);
         if let Some(key) = io.register(Direction::Read, me.clone()) {

@@ -40,8 +40,8 @@ fn park_and_commit(st: &RunState) -> bool {
     if st.transition_to_parked() {
         return true;
     }
-    // P3: a wake raced the switch; the worker resumes the coroutine, which consumes it.
-    st.consume_wake();
+    // P3: a wake raced the switch; the worker resumes the coroutine, the wake stays pending
+    // (the next park consumes it and returns at once).
     false
 }
 
@@ -67,9 +67,8 @@ fn wake_races_park() {
         w.join().unwrap();
         assert_eq!(enqueued.load(Ordering::SeqCst), usize::from(parked));
         if parked {
-            // The owner pops it again; the park returns and consumes the wake.
+            // The owner pops it again, consuming the wake (P9): nothing is left pending.
             st.transition_to_running();
-            st.consume_wake();
             assert!(!st.try_consume_wake());
         }
     });
@@ -110,6 +109,40 @@ fn wake_during_yield_is_kept() {
     });
 }
 
+/// P9: what a waker did before its wake is visible to the coroutine once the wake is
+/// consumed, even when the wake found another one pending. A first wake is pending; a second
+/// waker sets a flag (relaxed: only the run-state word orders it) and wakes; the coroutine
+/// waits, as every weft wait does, until it sees the flag. A waker that returned on seeing the
+/// pending wake without a read-modify-write would let the coroutine consume the first wake,
+/// read a stale flag and park for ever (loom reports the deadlock).
+#[test]
+fn wake_publishes_what_the_waker_did() {
+    ::loom::model(|| {
+        let st = Arc::new(RunState::new_queued());
+        let flag = Arc::new(AtomicUsize::new(0));
+        // The worker's run queue: an enqueued coroutine is resumed by waiting on it.
+        let queue = Arc::new(::loom::sync::Notify::new());
+        st.transition_to_running();
+        assert_eq!(st.wake(), Wake::Recorded); // a wake for an earlier wait, still pending
+        let waker = {
+            let (st, flag, queue) = (st.clone(), flag.clone(), queue.clone());
+            thread::spawn(move || {
+                flag.store(1, Ordering::Relaxed);
+                if st.wake() == Wake::Enqueue {
+                    queue.notify();
+                }
+            })
+        };
+        while flag.load(Ordering::Relaxed) == 0 {
+            if park_and_commit(&st) {
+                queue.wait();
+                st.transition_to_running();
+            }
+        }
+        waker.join().unwrap();
+    });
+}
+
 /// P6: the user token over a raw park. An unpark from another thread always ends the park;
 /// an unpark that came first makes the park return without blocking.
 #[test]
@@ -144,7 +177,7 @@ fn join_hand_off() {
         result: UnsafeCell<Option<u32>>,
         waiter: UnsafeCell<Option<thread::Thread>>,
     }
-    // SAFETY (test): accesses follow J1–J2; loom reports any that do not.
+    // SAFETY: (test) accesses follow J1–J2; loom reports any that do not.
     unsafe impl Sync for Packet {}
     ::loom::model(|| {
         let p = Arc::new(Packet {
@@ -155,9 +188,11 @@ fn join_hand_off() {
         let coroutine = {
             let p = p.clone();
             thread::spawn(move || {
+                // SAFETY: the join protocol (J1–J4) orders this access; loom checks it.
                 p.result.with_mut(|r| unsafe { *r = Some(42) });
                 match p.state.complete() {
                     join_state::Completed::WakeJoiner => {
+                        // SAFETY: the join protocol (J1–J4) orders this access; loom checks it.
                         let w = p.waiter.with_mut(|w| unsafe { (*w).take() });
                         w.expect("a waiting joiner left its waiter").unpark();
                     }
@@ -169,6 +204,7 @@ fn join_hand_off() {
         // The joiner (Packet::join).
         if !p.state.is_done() {
             p.waiter
+                // SAFETY: the join protocol (J1–J4) orders this access; loom checks it.
                 .with_mut(|w| unsafe { *w = Some(thread::current()) });
             if p.state.start_waiting() {
                 while !p.state.is_done() {
@@ -176,6 +212,7 @@ fn join_hand_off() {
                 }
             }
         }
+        // SAFETY: the join protocol (J1–J4) orders this access; loom checks it.
         assert_eq!(p.result.with_mut(|r| unsafe { (*r).take() }), Some(42));
         coroutine.join().unwrap();
     });
@@ -196,8 +233,9 @@ fn detach_drops_the_result_once() {
         state: join_state::JoinState,
         result: UnsafeCell<Option<Counted>>,
     }
-    // SAFETY (test): accesses follow J1 and J4; loom reports any that do not.
+    // SAFETY: (test) accesses follow J1 and J4; loom reports any that do not.
     unsafe impl Sync for Packet {}
+    // SAFETY: the join protocol (J1–J4) orders this access; loom checks it.
     unsafe impl Send for Packet {}
     ::loom::model(|| {
         let drops = Arc::new(AtomicUsize::new(0));
@@ -208,9 +246,11 @@ fn detach_drops_the_result_once() {
         let coroutine = {
             let (p, drops) = (p.clone(), drops.clone());
             thread::spawn(move || {
+                // SAFETY: the join protocol (J1–J4) orders this access; loom checks it.
                 p.result.with_mut(|r| unsafe { *r = Some(Counted(drops)) });
                 match p.state.complete() {
                     join_state::Completed::DropResult => {
+                        // SAFETY: the join protocol (J1–J4) orders this access; loom checks it.
                         drop(p.result.with_mut(|r| unsafe { (*r).take() }));
                     }
                     join_state::Completed::Kept => {}
@@ -220,10 +260,12 @@ fn detach_drops_the_result_once() {
         };
         // The handle is dropped (JoinHandle::drop).
         if p.state.detach() {
+            // SAFETY: the join protocol (J1–J4) orders this access; loom checks it.
             drop(p.result.with_mut(|r| unsafe { (*r).take() }));
         }
         coroutine.join().unwrap();
         assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped exactly once");
+        // SAFETY: the join protocol (J1–J4) orders this access; loom checks it.
         assert!(p.result.with_mut(|r| unsafe { (*r).is_none() }));
     });
 }

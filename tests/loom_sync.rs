@@ -379,6 +379,23 @@ mod park {
         }
     }
 
+    /// `park::LocalUnparker`: here simply an `Unparker`; `upgrade` is its `clone`, so the
+    /// liveness check of Q3 covers the copy a waker makes.
+    pub(crate) type LocalUnparker = Unparker;
+
+    impl Unparker {
+        /// # Safety
+        /// None needed here; the real one requires the owner's frame to be live (P8).
+        pub(crate) unsafe fn upgrade(&self) -> Unparker {
+            self.clone()
+        }
+    }
+
+    /// The calling loom thread's unparker, as a waiting frame keeps it.
+    pub(crate) fn current_local() -> LocalUnparker {
+        current()
+    }
+
     /// The calling loom thread's unparker.
     pub(crate) fn current() -> Unparker {
         Unparker {

@@ -257,7 +257,7 @@ impl<T> Chan<T> {
         st.tx_gone = true;
         let wake = st.receivers_q.disconnect();
         drop(st);
-        wake.iter().for_each(Unparker::unpark);
+        wake.into_iter().for_each(Unparker::unpark);
     }
 
     /// The last receiver went away: senders get their messages back, and the buffered ones
@@ -272,7 +272,7 @@ impl<T> Chan<T> {
         let dropped = std::mem::take(&mut st.buf);
         drop(st);
         // Wake first: a message whose `Drop` panics must not leave the senders asleep.
-        wake.iter().for_each(Unparker::unpark);
+        wake.into_iter().for_each(Unparker::unpark);
         drop(dropped);
     }
 }

@@ -17,13 +17,13 @@ use std::ptr::NonNull;
 use std::time::Instant;
 
 use super::selection::{Seen, Selection};
-use crate::park::{self, Unparker};
+use crate::park::{self, LocalUnparker, Unparker};
 
 /// The owner's side of one blocking call: its selection word and its unparker.
 #[derive(Debug)]
 pub(crate) struct Waiter {
     pub(crate) sel: Selection,
-    unparker: Unparker,
+    unparker: LocalUnparker,
 }
 
 impl Waiter {
@@ -31,7 +31,7 @@ impl Waiter {
     pub(crate) fn new() -> Waiter {
         Waiter {
             sel: Selection::new(),
-            unparker: park::current(),
+            unparker: park::current_local(),
         }
     }
 
@@ -166,7 +166,8 @@ impl<T> WaitQueue<T> {
                 return Some(Claimed {
                     entry,
                     // C3: copied now; the waiter may be gone once the claim completes.
-                    unparker: waiter.unparker.clone(),
+                    // SAFETY: W2 as above: the owner's frame, which made the unparker, lives.
+                    unparker: unsafe { waiter.unparker.upgrade() },
                 });
             }
         }

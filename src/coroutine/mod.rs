@@ -309,6 +309,14 @@ impl Task {
         }
     }
 
+    /// `wake`, spending the caller's reference: when the wake makes the task runnable, that
+    /// reference is the one the run queue gets.
+    pub(crate) fn wake_owned(self: Arc<Task>) {
+        if self.state.wake() == Wake::Enqueue {
+            crate::runtime::scheduler().enqueue_woken(self);
+        }
+    }
+
     /// Display name for messages: the given name or `<unnamed>`.
     pub(crate) fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or("<unnamed>")

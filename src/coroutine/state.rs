@@ -4,18 +4,23 @@
 //! - P1: a coroutine becomes `PARKED` only through [`RunState::transition_to_parked`], which the
 //!   owning worker calls *after* the coroutine has switched off its stack. Wakers can therefore
 //!   never make runnable a coroutine that is still running on its stack.
-//! - P2: a wake makes a coroutine runnable at most once: only the waker whose CAS moves `PARKED`
-//!   to `QUEUED` may enqueue it; every other wake just sets `WAKE`.
+//! - P2: a wake makes a coroutine runnable at most once: only the waker that sets `WAKE` on
+//!   `PARKED` may enqueue it; every other wake finds `WAKE` set or the coroutine not parked.
 //! - P3: no wake is lost: a wake that arrives while the coroutine runs (or sits in a queue) sets
 //!   `WAKE`, which makes the commit of the next park fail, so that park returns at once.
+//! - P9: every wake is a read-modify-write of the word (release), and a wake is consumed only
+//!   by one (acquire): when the worker pops a woken coroutine, or by the coroutine's
+//!   `try_consume_wake`. So whatever a waker wrote before its wake is visible to the coroutine
+//!   once the wake is consumed, even when that wake found another one pending.
 //! - P4: `WAKE` is a raw, spurious-allowed signal. Every wait built on it rechecks its own
 //!   condition in a loop (the user-visible park token lives in `park/token.rs`).
 //!
 //! | base      | meaning                                        | who leaves it, how          |
 //! |-----------|------------------------------------------------|-----------------------------|
-//! | `QUEUED`  | in a run queue after a wake, or not yet started | the worker that pops it    |
-//! | `RUNNING` | on its stack, switching off it, or yielded      | its owner: park/done       |
-//! | `PARKED`  | switched off, waiting for a wake               | the waker that wins the CAS |
+//! | `QUEUED`  | not yet started (in a run queue)               | the worker that pops it     |
+//! | `RUNNING` | on its stack, switching off it, or yielded      | its owner: park/done        |
+//! | `PARKED`  | switched off, waiting for a wake               | the waker that sets `WAKE`  |
+//! | `PARKED \| WAKE` | woken, in a run queue                  | the worker that pops it     |
 //! | `DONE`    | finished; wakes are ignored                    | nobody                      |
 //!
 //! `WAKE` (bit 2) may accompany any base state; once the base is `DONE` it is ignored.
@@ -33,7 +38,8 @@ const WAKE: u8 = 0b100;
 /// Outcome of [`RunState::wake`].
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Wake {
-    /// The coroutine was parked; the caller moved it to `QUEUED` and must enqueue it (P2).
+    /// The coroutine was parked; the caller made it `PARKED | WAKE` (queued) and must enqueue
+    /// it (P2).
     Enqueue,
     /// The wake was recorded (or the coroutine is done); nothing more to do.
     Recorded,
@@ -49,16 +55,19 @@ impl RunState {
         RunState(AtomicU8::new(QUEUED))
     }
 
-    /// The owning worker popped the coroutine: `QUEUED` → `RUNNING`, keeping `WAKE`. A
-    /// coroutine that yielded never left `RUNNING` and needs no write.
+    /// The owning worker popped the coroutine: `QUEUED` (a new coroutine) or `PARKED | WAKE`
+    /// (a woken one) → `RUNNING`, consuming the wake (P9). A coroutine that yielded never left
+    /// `RUNNING` and needs no write; a wake pending on it is kept for its next park (P3).
     pub(crate) fn transition_to_running(&self) {
-        let cur = self.0.load(Ordering::Acquire);
+        let cur = self.0.load(Ordering::Relaxed);
         debug_assert!(
-            matches!(cur & BASE, QUEUED | RUNNING),
+            matches!(cur & BASE, QUEUED | RUNNING) || cur == PARKED | WAKE,
             "popped a parked or done coroutine"
         );
-        if cur & BASE == QUEUED {
-            self.0.fetch_and(!BASE, Ordering::Acquire);
+        if cur & BASE != RUNNING {
+            // P9: a read-modify-write, so that it reads the last wake's write and the
+            // coroutine sees what every waker so far did before waking it.
+            self.0.swap(RUNNING, Ordering::Acquire);
         }
     }
 
@@ -79,11 +88,6 @@ impl RunState {
                 .is_ok()
     }
 
-    /// Inside the coroutine, after a park returned: consumes the wake that ended it.
-    pub(crate) fn consume_wake(&self) {
-        self.0.fetch_and(!WAKE, Ordering::Acquire);
-    }
-
     /// On the worker, after the coroutine switched off its stack to park: commits the park
     /// (P1). Returns `false` when a wake arrived since the coroutine last consumed one; the
     /// coroutine then stays `RUNNING` and the worker resumes it at once (P3).
@@ -101,24 +105,15 @@ impl RunState {
 
     /// Any thread: makes the coroutine runnable (P2, P3).
     pub(crate) fn wake(&self) -> Wake {
-        let mut cur = self.0.load(Ordering::Acquire);
-        loop {
-            if cur & WAKE != 0 || cur & BASE == DONE {
-                // Already pending: one pending wake covers any number of wakers (P4).
-                return Wake::Recorded;
-            }
-            let (next, outcome) = if cur & BASE == PARKED {
-                (QUEUED | WAKE, Wake::Enqueue)
-            } else {
-                (cur | WAKE, Wake::Recorded)
-            };
-            match self
-                .0
-                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return outcome,
-                Err(actual) => cur = actual,
-            }
+        // P9: always a read-modify-write, even when a wake is already pending: a waker that
+        // only looked would not be ordered before the owner's next consuming RMW, and the
+        // coroutine could miss what this waker did before waking it, then park for ever.
+        // P2: only the waker that sets `WAKE` on a committed park enqueues; `PARKED | WAKE`
+        // then means "queued" until the owner pops it.
+        if self.0.fetch_or(WAKE, Ordering::AcqRel) == PARKED {
+            Wake::Enqueue
+        } else {
+            Wake::Recorded
         }
     }
 }

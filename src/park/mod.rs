@@ -14,6 +14,7 @@
 pub(crate) mod os;
 pub(crate) mod token;
 
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -43,10 +44,11 @@ pub(crate) enum Unparker {
 }
 
 impl Unparker {
-    /// Wakes the waiter: its current or next [`park`] returns.
-    pub(crate) fn unpark(&self) {
+    /// Wakes the waiter: its current or next [`park`] returns. Spends the handle: a
+    /// coroutine's reference moves into the run queue instead of being copied there.
+    pub(crate) fn unpark(self) {
         match self {
-            Unparker::Coroutine(task) => task.wake(),
+            Unparker::Coroutine(task) => Task::wake_owned(task),
             Unparker::Thread(parker) => {
                 // A plain thread's parker never polls the I/O driver.
                 parker.unpark();
@@ -64,6 +66,53 @@ pub(crate) fn current() -> Unparker {
             Some(parker) => Unparker::Thread(parker),
             None => Unparker::StdThread(std::thread::current()),
         },
+    }
+}
+
+/// The caller's unparker as its own waiting frame keeps it (a lock's queue node, a channel's
+/// wait entry): for a coroutine a plain pointer to its task, so registering as a waiter costs
+/// no reference count; a waker that finds it turns it into an [`Unparker`] with
+/// [`LocalUnparker::upgrade`] (P8, arch/park.md).
+#[derive(Debug)]
+pub(crate) enum LocalUnparker {
+    Coroutine(NonNull<Task>),
+    Other(Unparker),
+}
+
+// SAFETY: wakers on other threads only read the pointer (immutable after creation) and, in
+// `upgrade`, bump the count of the `Arc` it points into, which is thread-safe; P8 keeps the task
+// alive meanwhile. `Unparker` is `Sync`.
+unsafe impl Sync for LocalUnparker {}
+
+impl LocalUnparker {
+    /// An owned [`Unparker`] for the waiter.
+    ///
+    /// # Safety
+    /// The frame that called [`current_local`] has not returned yet. Waiters guarantee it by
+    /// taking their node or entry off every queue before they return, and wakers by calling
+    /// this under the lock of the queue they found it on.
+    pub(crate) unsafe fn upgrade(&self) -> Unparker {
+        match self {
+            LocalUnparker::Coroutine(task) => {
+                // SAFETY: P8: the caller's frame is live, so the coroutine body that holds its
+                // own `Arc` to the task (CO5) has not returned: the pointer, which came from
+                // `Arc::as_ptr`, points into a live `Arc`; bumping the count first makes the
+                // new `Arc` own one reference.
+                Unparker::Coroutine(unsafe {
+                    Arc::increment_strong_count(task.as_ptr());
+                    Arc::from_raw(task.as_ptr())
+                })
+            }
+            LocalUnparker::Other(u) => u.clone(),
+        }
+    }
+}
+
+/// The caller's [`LocalUnparker`], to be kept on the caller's own stack frame (P8).
+pub(crate) fn current_local() -> LocalUnparker {
+    match context::task_ptr_in_coroutine() {
+        Some(task) => LocalUnparker::Coroutine(task),
+        None => LocalUnparker::Other(current()),
     }
 }
 
@@ -89,8 +138,9 @@ fn park_coroutine(task: &Task, deadline: Option<Instant>) {
     if std::thread::panicking() {
         return park_while_panicking(task, deadline);
     }
+    // The wake that ends this park is consumed by the worker that pops the coroutine (P9); a
+    // wake that made the commit fail stays pending, and makes the next park return at once.
     task.suspend(Suspend::Park(deadline));
-    task.state.consume_wake();
     if deadline.is_some() {
         // T2: if the wake came from elsewhere, the timer is now stale.
         context::with_worker(|core| core.timers.borrow_mut().disarm(task));

@@ -53,6 +53,11 @@ pub(crate) fn current_task() -> Option<Arc<Task>> {
     }
 }
 
+/// The current coroutine's task, without taking a reference (park/mod.rs, P8).
+pub(crate) fn task_ptr_in_coroutine() -> Option<std::ptr::NonNull<Task>> {
+    std::ptr::NonNull::new(TASK.with(Cell::get).cast_mut())
+}
+
 /// Whether the caller runs inside a coroutine.
 pub(crate) fn in_coroutine() -> bool {
     !TASK.with(Cell::get).is_null()

@@ -44,7 +44,7 @@ impl ScopeData {
             self.a_coroutine_panicked.store(true, Ordering::Relaxed);
         }
         if self.running.fetch_sub(1, Ordering::Release) == 1 {
-            self.main.unpark();
+            self.main.clone().unpark();
         }
     }
 }

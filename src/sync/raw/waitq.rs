@@ -20,14 +20,14 @@ use std::time::Instant;
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::{Mutex, MutexGuard};
-use crate::park::{self, Unparker};
+use crate::park::{self, LocalUnparker, Unparker};
 
 /// One blocked waiter, on its own stack.
 #[derive(Debug)]
 pub(crate) struct Node {
     /// 0 while waiting; the waker's answer once popped (Q2, Q4).
     token: AtomicUsize,
-    unparker: Unparker,
+    unparker: LocalUnparker,
     /// What the waiter waits for (a reader or a writer, a starving locker…): written before
     /// the node is queued, read by wakers under the queue lock.
     kind: usize,
@@ -38,7 +38,7 @@ impl Node {
     pub(crate) fn new(kind: usize) -> Node {
         Node {
             token: AtomicUsize::new(0),
-            unparker: park::current(),
+            unparker: park::current_local(),
             kind,
         }
     }
@@ -94,8 +94,8 @@ pub(crate) struct WaitQueue {
 }
 
 // SAFETY: the queue holds pointers to nodes whose owners wait on other threads; they are only
-// reached under the queue lock (Q2), and a node's fields are atomics and an `Unparker`, which
-// are `Send + Sync`.
+// reached under the queue lock (Q2), and a node's fields are atomics and a `LocalUnparker`,
+// which are `Sync`.
 unsafe impl Send for WaitQueue {}
 // SAFETY: as for `Send`: every access to the pointers goes through the lock.
 unsafe impl Sync for WaitQueue {}
@@ -179,7 +179,8 @@ impl Locked<'_> {
         // and we hold the lock.
         let node = unsafe { node.as_ref() };
         // Q3: copy first; after the store below the owner may return and free the node.
-        let unparker = node.unparker.clone();
+        // SAFETY: as above: the owner's frame, which made the unparker, lives (P8).
+        let unparker = unsafe { node.unparker.upgrade() };
         node.token.store(token, Ordering::Release);
         Some(unparker)
     }
