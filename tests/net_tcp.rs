@@ -6,7 +6,7 @@
 //! of idle ones beside a new client, 64 MiB each way at once with backpressure, many
 //! acceptors on one listener. Errors: timeouts (`WouldBlock`), refused connects, peer resets.
 //! Conversions to and from std and raw descriptors, the non-blocking mode, and, in child
-//! processes, a coroutine blocked in I/O leaving its (only) worker to others, a worker stuck in
+//! processes, a coroutine blocked in I/O (or in `lookup_host`) leaving its (only) worker to others, a worker stuck in
 //! a loop not stopping I/O on the other, I/O in a `Drop` run by unwinding, and sockets on plain
 //! threads never starting the runtime.
 //!
@@ -2045,5 +2045,106 @@ fn taking_a_std_stream_over_leaves_its_std_clones_blocking() {
         (&std_clone).read_exact(&mut late).unwrap();
         assert_eq!(&late, b"late");
         drop((writer.join().unwrap(), weft_a));
+    });
+}
+
+// ---- lookup_host: name resolution on the blocking pool ----
+
+#[test]
+fn lookup_host_resolves_and_connects_from_a_coroutine() {
+    watchdog(|| {
+        let listener = weft::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = go!(move || {
+            let addrs: Vec<SocketAddr> = weft::net::lookup_host(format!("localhost:{port}"))
+                .unwrap()
+                .collect();
+            assert!(
+                addrs
+                    .iter()
+                    .any(|a| a.ip().is_loopback() && a.port() == port),
+                "localhost resolves to a loopback address: {addrs:?}"
+            );
+            let v4: Vec<SocketAddr> = addrs.into_iter().filter(|a| a.is_ipv4()).collect();
+            let mut s = weft::net::TcpStream::connect(&v4[..]).unwrap();
+            s.write_all(b"hi").unwrap();
+        });
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut got = [0; 2];
+        conn.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"hi");
+        client.join().unwrap();
+        // On a plain thread too, and a literal address comes back as it is.
+        let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let back: Vec<_> = weft::net::lookup_host(addr).unwrap().collect();
+        assert_eq!(back, vec![addr]);
+    });
+}
+
+#[test]
+fn lookup_host_returns_the_resolvers_errors() {
+    watchdog(|| {
+        // No port: std's own parse error, without asking the resolver.
+        let err = go!(|| weft::net::lookup_host("localhost").unwrap_err())
+            .join()
+            .unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        // A panicking user implementation becomes an error, not a panic in the caller.
+        struct Broken;
+        impl std::net::ToSocketAddrs for Broken {
+            type Iter = std::vec::IntoIter<SocketAddr>;
+            fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
+                panic!("broken resolver")
+            }
+        }
+        let err = weft::net::lookup_host(Broken).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::Other);
+        assert!(err.to_string().contains("panicked"), "{err}");
+    });
+}
+
+/// A `ToSocketAddrs` that blocks its thread until told to go on.
+struct Gate(std::sync::Mutex<std::sync::mpsc::Receiver<SocketAddr>>);
+
+impl std::net::ToSocketAddrs for Gate {
+    type Iter = std::option::IntoIter<SocketAddr>;
+    fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
+        Ok(Some(self.0.lock().unwrap().recv().unwrap()).into_iter())
+    }
+}
+
+#[test]
+fn child_one_worker_runs_coroutines_while_lookup_host_resolves() {
+    if !child_is("lookup-one-worker") {
+        return;
+    }
+    // The resolution blocks its thread until a coroutine sends; with one worker, that
+    // coroutine can only run if the resolving coroutine parked instead of blocking the worker.
+    let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
+    let resolver = go!(move || {
+        weft::net::lookup_host(Gate(std::sync::Mutex::new(rx)))
+            .unwrap()
+            .collect::<Vec<_>>()
+    });
+    let sender = go!(move || {
+        weft::thread::sleep(Duration::from_millis(20));
+        tx.send("127.0.0.1:4242".parse().unwrap()).unwrap();
+    });
+    sender.join().unwrap();
+    let got = resolver.join().unwrap();
+    child_report("got", got[0].port());
+}
+
+#[test]
+fn with_one_worker_lookup_host_does_not_block_the_worker() {
+    watchdog(|| {
+        let out = run_child_with_timeout(
+            "child_one_worker_runs_coroutines_while_lookup_host_resolves",
+            "lookup-one-worker",
+            &[("WEFT_WORKERS", "1")],
+            20,
+        );
+        out.assert_success();
+        assert_eq!(out.stdout_value("got"), "4242");
     });
 }

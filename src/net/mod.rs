@@ -158,9 +158,11 @@ pub(crate) fn restore_kept_mode<T>(
     }
 }
 
+mod lookup;
 mod tcp;
 mod udp;
 
+pub use lookup::lookup_host;
 /// std's address and option types, re-exported so that `use weft::net::…` covers a port.
 pub use std::net::{
     AddrParseError, IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6,

@@ -37,7 +37,8 @@ pub struct Incoming<'a> {
 /// on Linux); in a coroutine the coroutine parks and its worker runs other coroutines, on a
 /// plain OS thread the thread blocks. After `set_nonblocking(true)` they return `WouldBlock`
 /// instead of waiting. Host names given to `connect` are resolved by the system resolver,
-/// which blocks the caller's worker thread.
+/// which blocks the caller's worker thread; [`lookup_host`](super::lookup_host) resolves on
+/// the blocking pool instead.
 ///
 /// **Thread safety:** `Send + Sync`; one coroutine may read while another writes, through
 /// `&TcpStream` or a `try_clone`.

@@ -16,7 +16,8 @@ use super::{each_addr, restore_kept_mode};
 /// worker runs other coroutines, on a plain OS thread the thread blocks. After
 /// `set_nonblocking(true)` they return `WouldBlock` instead of waiting. Host names given to
 /// `bind`, `connect` and `send_to` are resolved by the system resolver, which blocks the
-/// caller's worker thread.
+/// caller's worker thread; [`lookup_host`](super::lookup_host) resolves on the blocking pool
+/// instead.
 ///
 /// **Thread safety:** `Send + Sync`; any number of coroutines and threads may send and receive
 /// on one socket (through `&UdpSocket` or a `try_clone`) at once. Each datagram goes to exactly
