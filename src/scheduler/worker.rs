@@ -25,6 +25,8 @@ const FAIRNESS_TICKS: u32 = 61;
 const RUNNEXT_STREAK: u32 = 16;
 /// How long a searcher watches the queues before sleeping (rounds of growing pauses).
 const SPIN_ROUNDS: u32 = 24;
+/// D5: every how many spin rounds an idle worker collects I/O events (without waiting).
+const IO_SPIN_EVERY: u32 = 4;
 /// Stacks of the default size a worker keeps for its own spawns, and how many it takes from the
 /// pool at once.
 const STACK_CACHE: usize = 256;
@@ -298,9 +300,18 @@ impl Core {
     /// microseconds (S4). Non-searchers spin too: a started coroutine never moves (CO4), so a
     /// coroutine of this worker woken from another worker (a cross-worker ping-pong) can only
     /// be run here, and only plain loads are involved. Returns whether work showed up.
+    ///
+    /// D5: while sockets are registered, the spin also collects I/O events without waiting
+    /// (first, then every `IO_SPIN_EVERY` rounds), as Go's scheduler polls the network before
+    /// it spins: I/O readiness reaches no queue until someone polls, so a worker that only
+    /// watched its queues would sit out its whole spin (tens of microseconds) with a request
+    /// waiting.
     fn spin(&self) -> bool {
         let sched = self.sched;
         for round in 0..SPIN_ROUNDS {
+            if round % IO_SPIN_EVERY == 0 && self.poll_io_now() > 0 {
+                return true;
+            }
             if round < 8 {
                 for _ in 0..(1 << round) {
                     std::hint::spin_loop();
