@@ -2148,3 +2148,36 @@ fn with_one_worker_lookup_host_does_not_block_the_worker() {
         assert_eq!(out.stdout_value("got"), "4242");
     });
 }
+
+/// IO6: host names given to `connect`/`bind` in std's string forms resolve (on the blocking
+/// pool from a coroutine, inline on a thread) and connect like std.
+#[test]
+#[allow(
+    clippy::needless_borrows_for_generic_args,
+    reason = "`&String` is one of the forms"
+)]
+fn connect_and_bind_by_host_name() {
+    watchdog(|| {
+        let listener = TcpListener::bind("localhost:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let ip = listener.local_addr().unwrap().ip();
+        assert!(ip.is_loopback(), "localhost binds a loopback address: {ip}");
+        let forms = go!(move || {
+            let a = TcpStream::connect(format!("localhost:{port}")).unwrap();
+            let b = TcpStream::connect(("localhost", port)).unwrap();
+            let c = TcpStream::connect(&format!("localhost:{port}")).unwrap();
+            [a, b, c].map(|s| s.peer_addr().unwrap().port())
+        });
+        let from_thread = TcpStream::connect(("localhost", port)).unwrap();
+        for _ in 0..4 {
+            listener.accept().unwrap();
+        }
+        assert_eq!(forms.join().unwrap(), [port; 3]);
+        assert_eq!(from_thread.peer_addr().unwrap().port(), port);
+        // A name that cannot be parsed is the resolver's error, from a coroutine too.
+        let err = go!(|| TcpStream::connect("localhost").unwrap_err())
+            .join()
+            .unwrap();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    });
+}

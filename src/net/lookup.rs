@@ -1,10 +1,13 @@
-//! `lookup_host`: name resolution on the blocking pool, so that `getaddrinfo` never holds up a
-//! worker.
+//! Name resolution on the blocking pool, so that `getaddrinfo` never holds up a worker (IO6,
+//! arch/io.md).
 //!
-//! `connect`, `bind` and `send_to` keep std's signature (`A: ToSocketAddrs`, neither `Send`
-//! nor `Sync`), so they must resolve on the caller's thread (arch/io.md, known gaps). A
-//! program that connects by host name from coroutines resolves first with [`lookup_host`]
-//! (tokio's name for the same thing) and passes the addresses on:
+//! `connect`, `bind` and `send_to` keep std's signature, `A: ToSocketAddrs`, which is neither
+//! `Send` nor `Sync`: an arbitrary `A` cannot be handed to another thread. [`resolve`]
+//! recognises std's string forms (`&str`, `String`, `&String`, `(&str, u16)`,
+//! `(String, u16)`), the ones whose `to_socket_addrs` asks the system resolver, copies the host
+//! name out and resolves the copy on the pool; IP literals and every other type resolve inline
+//! (a user's own `ToSocketAddrs` runs where it is called, as with std). [`lookup_host`]
+//! (tokio's name) does the same for any `ToSocketAddrs + Send + 'static` value:
 //!
 //! ```
 //! use weft::net::{lookup_host, TcpListener, TcpStream};
@@ -18,7 +21,7 @@
 //! ```
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 /// Resolves `host` (anything `ToSocketAddrs` takes: `"example.com:80"`, `("example.com", 80)`,
 /// a `SocketAddr`…) into its socket addresses, running the resolution on the
@@ -41,5 +44,124 @@ where
         Err(_) => Err(io::Error::other(
             "weft::net::lookup_host: the ToSocketAddrs implementation panicked",
         )),
+    }
+}
+
+/// IO6: the addresses of `addr` for `connect`, `bind` and `send_to`. In a coroutine, a host
+/// name given in one of std's string forms is resolved on the blocking pool; everything else
+/// (IP literals, `SocketAddr`s, slices, user types, any call on a plain thread) resolves
+/// inline, exactly as std would.
+pub(crate) fn resolve<A: ToSocketAddrs>(addr: &A) -> io::Result<Vec<SocketAddr>> {
+    if crate::runtime::context::in_coroutine()
+        && let Some(name) = host_name(addr)
+    {
+        return lookup_host(name).map(Iterator::collect);
+    }
+    Ok(addr.to_socket_addrs()?.collect())
+}
+
+/// A host name copied out of one of std's string address forms.
+enum HostName {
+    /// `"host:port"`, parsed by std on the pool.
+    Joined(String),
+    Pair(String, u16),
+}
+
+impl ToSocketAddrs for HostName {
+    type Iter = std::vec::IntoIter<SocketAddr>;
+
+    fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
+        match self {
+            HostName::Joined(s) => Ok(s.to_socket_addrs()?.collect::<Vec<_>>().into_iter()),
+            HostName::Pair(host, port) => Ok((host.as_str(), *port)
+                .to_socket_addrs()?
+                .collect::<Vec<_>>()
+                .into_iter()),
+        }
+    }
+}
+
+/// `addr` as an owned host name, if it is one of std's string forms and not an IP literal
+/// (those never reach the resolver).
+fn host_name<A: ToSocketAddrs>(addr: &A) -> Option<HostName> {
+    let id = typeid::of::<A>();
+    let ptr: *const A = addr;
+    // Why the casts below are sound: `typeid::of` gives the type with every lifetime replaced
+    // by 'static, so an equal id means `A` is exactly the named type up to lifetimes, which do
+    // not change layout. Each read borrows from `*addr`, which outlives this function, and
+    // only an owned copy leaves it.
+    let joined = |s: &str| (s.parse::<SocketAddr>().is_err()).then(|| HostName::Joined(s.into()));
+    let pair =
+        |h: &str, p: u16| (h.parse::<IpAddr>().is_err()).then(|| HostName::Pair(h.into(), p));
+    if id == typeid::of::<&str>() {
+        // SAFETY: see above; `A` is `&str`.
+        joined(unsafe { *ptr.cast::<&str>() })
+    } else if id == typeid::of::<String>() {
+        // SAFETY: see above; `A` is `String`.
+        joined(unsafe { &*ptr.cast::<String>() })
+    } else if id == typeid::of::<&String>() {
+        // SAFETY: see above; `A` is `&String`.
+        joined(unsafe { *ptr.cast::<&String>() })
+    } else if id == typeid::of::<(&str, u16)>() {
+        // SAFETY: see above; `A` is `(&str, u16)`.
+        let (h, p) = unsafe { *ptr.cast::<(&str, u16)>() };
+        pair(h, p)
+    } else if id == typeid::of::<(String, u16)>() {
+        // SAFETY: see above; `A` is `(String, u16)`.
+        let (h, p) = unsafe { &*ptr.cast::<(String, u16)>() };
+        pair(h, *p)
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{HostName, host_name};
+    use std::net::{SocketAddr, ToSocketAddrs};
+
+    fn name<A: ToSocketAddrs>(addr: A) -> Option<(String, Option<u16>)> {
+        host_name(&addr).map(|n| match n {
+            HostName::Joined(s) => (s, None),
+            HostName::Pair(h, p) => (h, Some(p)),
+        })
+    }
+
+    /// IO6: std's string forms with a host name go to the pool; IP literals and other types
+    /// do not.
+    #[test]
+    #[allow(
+        clippy::needless_borrows_for_generic_args,
+        reason = "the borrowed forms are tested"
+    )]
+    fn host_names_are_recognised_in_stds_string_forms_only() {
+        let joined = |s: &str| Some((s.to_string(), None));
+        assert_eq!(name("example.org:80"), joined("example.org:80"));
+        assert_eq!(
+            name(String::from("example.org:80")),
+            joined("example.org:80")
+        );
+        assert_eq!(
+            name(&String::from("example.org:80")),
+            joined("example.org:80")
+        );
+        assert_eq!(
+            name(("example.org", 80)),
+            Some(("example.org".to_string(), Some(80)))
+        );
+        assert_eq!(
+            name((String::from("example.org"), 80)),
+            Some(("example.org".to_string(), Some(80)))
+        );
+        // IP literals never reach the resolver.
+        assert_eq!(name("127.0.0.1:80"), None);
+        assert_eq!(name("[::1]:80"), None);
+        assert_eq!(name(("10.0.0.1", 80)), None);
+        assert_eq!(name(String::from("127.0.0.1:80")), None);
+        // Other types resolve inline.
+        let sa: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        assert_eq!(name(sa), None);
+        assert_eq!(name(&[sa][..]), None);
+        assert_eq!(name(&"example.org:80"), None); // `&&str`: not recognised, resolved inline
     }
 }

@@ -178,7 +178,7 @@ pub(crate) fn each_addr<A: ToSocketAddrs, T>(
     mut f: impl FnMut(SocketAddr) -> io::Result<T>,
 ) -> io::Result<T> {
     let mut last = None;
-    for a in addr.to_socket_addrs()? {
+    for a in lookup::resolve(&addr)? {
         match f(a) {
             Ok(t) => return Ok(t),
             Err(e) => last = Some(e),

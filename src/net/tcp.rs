@@ -36,9 +36,10 @@ pub struct Incoming<'a> {
 /// `set_read_timeout`/`set_write_timeout`, which fail with `ErrorKind::WouldBlock` as std does
 /// on Linux); in a coroutine the coroutine parks and its worker runs other coroutines, on a
 /// plain OS thread the thread blocks. After `set_nonblocking(true)` they return `WouldBlock`
-/// instead of waiting. Host names given to `connect` are resolved by the system resolver,
-/// which blocks the caller's worker thread; [`lookup_host`](super::lookup_host) resolves on
-/// the blocking pool instead.
+/// instead of waiting. Host names given to `connect` as strings (`"host:port"`,
+/// `("host", port)`) are resolved on the blocking pool, so they do not block the worker; a
+/// custom `ToSocketAddrs` type is resolved where it is called (see
+/// [`lookup_host`](super::lookup_host)).
 ///
 /// **Thread safety:** `Send + Sync`; one coroutine may read while another writes, through
 /// `&TcpStream` or a `try_clone`.

@@ -15,9 +15,9 @@ use super::{each_addr, restore_kept_mode};
 /// `ErrorKind::WouldBlock` as std does on Linux); in a coroutine the coroutine parks and its
 /// worker runs other coroutines, on a plain OS thread the thread blocks. After
 /// `set_nonblocking(true)` they return `WouldBlock` instead of waiting. Host names given to
-/// `bind`, `connect` and `send_to` are resolved by the system resolver, which blocks the
-/// caller's worker thread; [`lookup_host`](super::lookup_host) resolves on the blocking pool
-/// instead.
+/// `bind`, `connect` and `send_to` as strings are resolved on the blocking pool; a custom
+/// `ToSocketAddrs` type is resolved where it is called (see
+/// [`lookup_host`](super::lookup_host)).
 ///
 /// **Thread safety:** `Send + Sync`; any number of coroutines and threads may send and receive
 /// on one socket (through `&UdpSocket` or a `try_clone`) at once. Each datagram goes to exactly
@@ -63,7 +63,7 @@ impl UdpSocket {
     /// only the first address `addr` resolves to is used (`InvalidInput` if there is none).
     /// Waits while the send buffer is full (up to the write timeout).
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
-        let Some(addr) = addr.to_socket_addrs()?.next() else {
+        let Some(addr) = super::lookup::resolve(&addr)?.into_iter().next() else {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "no addresses to send data to",
