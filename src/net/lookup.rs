@@ -3,8 +3,8 @@
 //!
 //! `connect`, `bind` and `send_to` keep std's signature, `A: ToSocketAddrs`, which is neither
 //! `Send` nor `Sync`: an arbitrary `A` cannot be handed to another thread. [`resolve`]
-//! recognises std's string forms (`&str`, `String`, `&String`, `(&str, u16)`,
-//! `(String, u16)`), the ones whose `to_socket_addrs` asks the system resolver, copies the host
+//! recognises std's string forms (`&str`, `String`, `(&str, u16)`, `(String, u16)`, and each
+//! of them behind one more `&`), the ones whose `to_socket_addrs` asks the system resolver, copies the host
 //! name out and resolves the copy on the pool; IP literals and every other type resolve inline
 //! (a user's own `ToSocketAddrs` runs where it is called, as with std). [`lookup_host`]
 //! (tokio's name) does the same for any `ToSocketAddrs + Send + 'static` value:
@@ -110,6 +110,17 @@ fn host_name<A: ToSocketAddrs>(addr: &A) -> Option<HostName> {
         // SAFETY: see above; `A` is `(String, u16)`.
         let (h, p) = unsafe { &*ptr.cast::<(String, u16)>() };
         pair(h, *p)
+    } else if id == typeid::of::<&&str>() {
+        // SAFETY: see above; `A` is `&&str`.
+        joined(unsafe { *ptr.cast::<&&str>() })
+    } else if id == typeid::of::<&(&str, u16)>() {
+        // SAFETY: see above; `A` is `&(&str, u16)`.
+        let (h, p) = unsafe { **ptr.cast::<&(&str, u16)>() };
+        pair(h, p)
+    } else if id == typeid::of::<&(String, u16)>() {
+        // SAFETY: see above; `A` is `&(String, u16)`.
+        let (h, p) = unsafe { *ptr.cast::<&(String, u16)>() };
+        pair(h, *p)
     } else {
         None
     }
@@ -162,6 +173,11 @@ mod tests {
         let sa: SocketAddr = "127.0.0.1:80".parse().unwrap();
         assert_eq!(name(sa), None);
         assert_eq!(name(&[sa][..]), None);
-        assert_eq!(name(&"example.org:80"), None); // `&&str`: not recognised, resolved inline
+        // One more reference is recognised too (`&&str`, `&(&str, u16)`, `&(String, u16)`).
+        assert_eq!(name(&"example.org:80"), joined("example.org:80"));
+        let pair = Some(("example.org".to_string(), Some(80)));
+        assert_eq!(name(&("example.org", 80)), pair);
+        assert_eq!(name(&(String::from("example.org"), 80)), pair);
+        assert_eq!(name(&&"example.org:80"), None); // `&&&str`: resolved inline
     }
 }
