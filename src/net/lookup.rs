@@ -35,10 +35,10 @@ pub fn lookup_host<A>(host: A) -> io::Result<std::vec::IntoIter<SocketAddr>>
 where
     A: ToSocketAddrs + Send + 'static,
 {
-    let job = crate::thread::spawn_blocking(move || {
+    let job = crate::thread::try_spawn_blocking(move || {
         host.to_socket_addrs()
             .map(|addrs| addrs.collect::<Vec<_>>())
-    });
+    })?;
     match job.join() {
         Ok(resolved) => resolved.map(Vec::into_iter),
         Err(_) => Err(io::Error::other(
@@ -50,12 +50,21 @@ where
 /// IO6: the addresses of `addr` for `connect`, `bind` and `send_to`. In a coroutine, a host
 /// name given in one of std's string forms is resolved on the blocking pool; everything else
 /// (IP literals, `SocketAddr`s, slices, user types, any call on a plain thread) resolves
-/// inline, exactly as std would.
+/// inline, exactly as std would, and so does a name when no pool thread can be started. Like
+/// every `spawn_blocking` job, a resolution waits its turn when all the pool's threads are
+/// busy.
 pub(crate) fn resolve<A: ToSocketAddrs>(addr: &A) -> io::Result<Vec<SocketAddr>> {
     if crate::runtime::context::in_coroutine()
         && let Some(name) = host_name(addr)
     {
-        return lookup_host(name).map(Iterator::collect);
+        // When no pool thread can be started, resolve here, as std would.
+        if let Ok(job) =
+            crate::thread::try_spawn_blocking(move || name.to_socket_addrs().map(Iterator::collect))
+        {
+            return job
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("weft: name resolution panicked")));
+        }
     }
     Ok(addr.to_socket_addrs()?.collect())
 }

@@ -301,15 +301,15 @@ impl Core {
     /// coroutine of this worker woken from another worker (a cross-worker ping-pong) can only
     /// be run here, and only plain loads are involved. Returns whether work showed up.
     ///
-    /// D5: while sockets are registered, the spin also collects I/O events without waiting
-    /// (first, then every `IO_SPIN_EVERY` rounds), as Go's scheduler polls the network before
-    /// it spins: I/O readiness reaches no queue until someone polls, so a worker that only
-    /// watched its queues would sit out its whole spin (tens of microseconds) with a request
-    /// waiting.
+    /// D5: while sockets are registered, the spin also collects I/O events without waiting,
+    /// every `IO_SPIN_EVERY` rounds (`search` polled just before the spin began, as Go's
+    /// scheduler polls the network before it spins): I/O readiness reaches no queue until
+    /// someone polls, so a worker that only watched its queues would sit out its whole spin
+    /// (tens of microseconds) with a request waiting.
     fn spin(&self) -> bool {
         let sched = self.sched;
         for round in 0..SPIN_ROUNDS {
-            if round % IO_SPIN_EVERY == 0 && self.poll_io_now() > 0 {
+            if round % IO_SPIN_EVERY == IO_SPIN_EVERY - 1 && self.poll_io_now() > 0 {
                 return true;
             }
             if round < 8 {

@@ -132,6 +132,19 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    match try_spawn_blocking(f) {
+        Ok(handle) => handle,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// `spawn_blocking` that reports, instead of panicking, when the pool has no thread and the OS
+/// refuses to start one (for callers with a fallback, such as name resolution).
+pub(crate) fn try_spawn_blocking<F, T>(f: F) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
     let job = Arc::new(JobImpl {
         header: JobHeader {
             id: ThreadId::new(),
@@ -142,10 +155,8 @@ where
     });
     let thread = Thread::from_job(job.clone());
     let handle = JoinHandle::new(thread, &job.packet);
-    if let Err(e) = submit(job) {
-        panic!("{e}");
-    }
-    handle
+    submit(job)?;
+    Ok(handle)
 }
 
 /// B1: queues `job`; wakes an idle pool thread or starts one.

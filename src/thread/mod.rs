@@ -24,6 +24,7 @@ mod scope;
 use std::time::{Duration, Instant};
 
 pub use blocking::spawn_blocking;
+pub(crate) use blocking::try_spawn_blocking;
 pub use builder::Builder;
 pub use handle::{Thread, ThreadId};
 pub use join::{JoinHandle, ScopedJoinHandle};
