@@ -35,16 +35,7 @@ pub fn lookup_host<A>(host: A) -> io::Result<std::vec::IntoIter<SocketAddr>>
 where
     A: ToSocketAddrs + Send + 'static,
 {
-    let job = crate::thread::try_spawn_blocking(move || {
-        host.to_socket_addrs()
-            .map(|addrs| addrs.collect::<Vec<_>>())
-    })?;
-    match job.join() {
-        Ok(resolved) => resolved.map(Vec::into_iter),
-        Err(_) => Err(io::Error::other(
-            "weft::net::lookup_host: the ToSocketAddrs implementation panicked",
-        )),
-    }
+    on_pool(host)?.map(Vec::into_iter)
 }
 
 /// IO6: the addresses of `addr` for `connect`, `bind` and `send_to`. In a coroutine, a host
@@ -56,17 +47,29 @@ where
 pub(crate) fn resolve<A: ToSocketAddrs>(addr: &A) -> io::Result<Vec<SocketAddr>> {
     if crate::runtime::context::in_coroutine()
         && let Some(name) = host_name(addr)
+        && let Ok(resolved) = on_pool(name)
     {
-        // When no pool thread can be started, resolve here, as std would.
-        if let Ok(job) =
-            crate::thread::try_spawn_blocking(move || name.to_socket_addrs().map(Iterator::collect))
-        {
-            return job
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("weft: name resolution panicked")));
-        }
+        return resolved;
     }
+    // Everything else, and a name when no pool thread can be started: here, as std would.
     Ok(addr.to_socket_addrs()?.collect())
+}
+
+/// Runs `host.to_socket_addrs()` on the blocking pool and waits for it. The outer error: no
+/// pool thread could be started; the inner result is the resolver's, with a panic in the
+/// `ToSocketAddrs` implementation turned into an error of kind `Other`.
+fn on_pool<A>(host: A) -> io::Result<io::Result<Vec<SocketAddr>>>
+where
+    A: ToSocketAddrs + Send + 'static,
+{
+    let job = crate::thread::try_spawn_blocking(move || {
+        host.to_socket_addrs().map(Iterator::collect::<Vec<_>>)
+    })?;
+    Ok(job.join().unwrap_or_else(|_| {
+        Err(io::Error::other(
+            "weft::net: name resolution panicked (in a ToSocketAddrs implementation)",
+        ))
+    }))
 }
 
 /// A host name copied out of one of std's string address forms.
@@ -77,15 +80,13 @@ enum HostName {
 }
 
 impl ToSocketAddrs for HostName {
+    // std resolves both forms into a `Vec` and hands out its iterator.
     type Iter = std::vec::IntoIter<SocketAddr>;
 
     fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
         match self {
-            HostName::Joined(s) => Ok(s.to_socket_addrs()?.collect::<Vec<_>>().into_iter()),
-            HostName::Pair(host, port) => Ok((host.as_str(), *port)
-                .to_socket_addrs()?
-                .collect::<Vec<_>>()
-                .into_iter()),
+            HostName::Joined(s) => s.to_socket_addrs(),
+            HostName::Pair(host, port) => (host.as_str(), *port).to_socket_addrs(),
         }
     }
 }

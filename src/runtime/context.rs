@@ -55,7 +55,7 @@ pub(crate) fn current_task() -> Option<Arc<Task>> {
 
 /// The current coroutine's task, without taking a reference (park/mod.rs, P8).
 pub(crate) fn task_ptr_in_coroutine() -> Option<std::ptr::NonNull<Task>> {
-    std::ptr::NonNull::new(TASK.with(Cell::get).cast_mut())
+    std::ptr::NonNull::new(task_ptr().cast_mut())
 }
 
 /// Whether the caller runs inside a coroutine.
