@@ -4,8 +4,10 @@
 //! `TryLockResult`): code that matches on them keeps working after a port. A coroutine that
 //! panics never switches while it unwinds (P7), so `std::thread::panicking` is exact for it.
 
+use std::fmt;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{LockResult, PoisonError};
+use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 
 /// The poison flag of one lock.
 #[derive(Debug)]
@@ -52,4 +54,22 @@ impl Flag {
             Ok(value)
         }
     }
+}
+
+/// std's `Debug` for a lock: its data if `attempt` (a `try_lock`/`try_read`) got it, poisoned
+/// or not, `<locked>` otherwise, and the poison flag.
+pub(crate) fn fmt_lock<T: ?Sized + fmt::Debug, G: Deref<Target = T>>(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    attempt: TryLockResult<G>,
+    poisoned: bool,
+) -> fmt::Result {
+    let mut d = f.debug_struct(name);
+    match attempt {
+        Ok(guard) => d.field("data", &&*guard),
+        Err(TryLockError::Poisoned(err)) => d.field("data", &&**err.get_ref()),
+        Err(TryLockError::WouldBlock) => d.field("data", &format_args!("<locked>")),
+    };
+    d.field("poisoned", &poisoned);
+    d.finish_non_exhaustive()
 }
