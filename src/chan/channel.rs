@@ -311,6 +311,7 @@ impl<T> Chan<T> {
 }
 
 /// Wakes a party handed over by an operation (CH3: the lock is released).
+#[inline]
 pub(crate) fn wake_one(wake: Option<Unparker>) {
     if let Some(u) = wake {
         u.unpark();

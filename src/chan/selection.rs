@@ -43,12 +43,14 @@ pub(crate) enum Seen {
 pub(crate) struct Selection(AtomicUsize);
 
 impl Selection {
+    #[inline]
     pub(crate) fn new() -> Selection {
         Selection(AtomicUsize::new(WAITING))
     }
 
     /// A partner (or a disconnection), under the lock of the channel holding the entry: wins
     /// the right to complete this call (C1). `false`: someone else did, skip the entry.
+    #[inline]
     pub(crate) fn try_claim(&self) -> bool {
         self.0
             .compare_exchange(WAITING, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
@@ -56,12 +58,14 @@ impl Selection {
     }
 
     /// The claimer, after the transfer through the entry of `case`: publishes it (C2).
+    #[inline]
     pub(crate) fn complete(&self, case: usize) {
         self.0.store(DONE_BASE + case, Ordering::Release);
     }
 
     /// The owner, at its deadline or when it will not wait: gives up unless a partner claimed
     /// the call first (C1).
+    #[inline]
     pub(crate) fn try_abort(&self) -> bool {
         self.0
             .compare_exchange(WAITING, ABORTED, Ordering::Acquire, Ordering::Acquire)
@@ -69,6 +73,7 @@ impl Selection {
     }
 
     /// The owner: the current state (acquire, so a `Done` transfer is visible, C2).
+    #[inline]
     pub(crate) fn seen(&self) -> Seen {
         match self.0.load(Ordering::Acquire) {
             WAITING => Seen::Waiting,

@@ -28,6 +28,7 @@ pub(crate) struct Waiter {
 
 impl Waiter {
     /// A waiter for the calling coroutine or OS thread.
+    #[inline]
     pub(crate) fn new() -> Waiter {
         Waiter {
             sel: Selection::new(),
@@ -37,6 +38,7 @@ impl Waiter {
 
     /// Blocks until an operation is completed for this call (`Some(case)`) or the deadline
     /// passes and the call is aborted (`None`).
+    #[inline]
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<usize> {
         // W1 relies on this frame not being left while entries are queued: parking never
         // unwinds today; if it ever did, abort with a message rather than free queued entries.
@@ -46,6 +48,7 @@ impl Waiter {
         done
     }
 
+    #[inline]
     fn wait_inner(&self, deadline: Option<Instant>) -> Option<usize> {
         loop {
             match self.sel.seen() {

@@ -219,6 +219,7 @@ impl<S: Start> Task<S> {
 
 impl Task {
     /// The worker that owns the task, if it has started.
+    #[inline]
     pub(crate) fn owner(&self) -> Option<usize> {
         match self.owner.load(Ordering::Acquire) {
             NO_OWNER => None,
@@ -229,6 +230,7 @@ impl Task {
     /// Resumes the coroutine on the calling worker. Only the scheduler calls this, on the
     /// worker that popped the task from its own queues. On the first resume, `hot_stack`
     /// exchanges the reserved stack for the one to run on (CO8).
+    #[inline]
     pub(crate) fn resume(
         &self,
         worker: usize,
@@ -293,6 +295,7 @@ impl Task {
 
     /// Switches from the running coroutine back to its worker. Must be called on the current
     /// task, from inside its coroutine.
+    #[inline(always)]
     pub(crate) fn suspend(&self, why: Suspend) {
         let yielder = self.yielder.get();
         debug_assert!(!yielder.is_null());
@@ -303,17 +306,19 @@ impl Task {
     }
 
     /// Makes the task runnable if it is parked (P2/P3). Any thread.
+    #[inline]
     pub(crate) fn wake(self: &Arc<Task>) {
         if self.state.wake() == Wake::Enqueue {
-            crate::runtime::scheduler().enqueue_woken(self.clone());
+            crate::scheduler::enqueue_woken(self.clone());
         }
     }
 
     /// `wake`, spending the caller's reference: when the wake makes the task runnable, that
     /// reference is the one the run queue gets.
+    #[inline]
     pub(crate) fn wake_owned(self: Arc<Task>) {
         if self.state.wake() == Wake::Enqueue {
-            crate::runtime::scheduler().enqueue_woken(self);
+            crate::scheduler::enqueue_woken(self);
         }
     }
 

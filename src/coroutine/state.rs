@@ -51,6 +51,7 @@ pub(crate) struct RunState(AtomicU8);
 
 impl RunState {
     /// A new coroutine starts queued: it is about to be pushed on a run queue.
+    #[inline]
     pub(crate) fn new_queued() -> RunState {
         RunState(AtomicU8::new(QUEUED))
     }
@@ -58,6 +59,7 @@ impl RunState {
     /// The owning worker popped the coroutine: `QUEUED` (a new coroutine) or `PARKED | WAKE`
     /// (a woken one) → `RUNNING`, consuming the wake (P9). A coroutine that yielded never left
     /// `RUNNING` and needs no write; a wake pending on it is kept for its next park (P3).
+    #[inline]
     pub(crate) fn transition_to_running(&self) {
         let cur = self.0.load(Ordering::Relaxed);
         debug_assert!(
@@ -73,6 +75,7 @@ impl RunState {
 
     /// Inside the coroutine, before switching: consumes a pending wake, if any, so the park
     /// can return without a switch.
+    #[inline]
     pub(crate) fn try_consume_wake(&self) -> bool {
         // A plain load first: usually there is no wake, and a failing CAS costs as much as one
         // that succeeds.
@@ -91,6 +94,7 @@ impl RunState {
     /// On the worker, after the coroutine switched off its stack to park: commits the park
     /// (P1). Returns `false` when a wake arrived since the coroutine last consumed one; the
     /// coroutine then stays `RUNNING` and the worker resumes it at once (P3).
+    #[inline]
     pub(crate) fn transition_to_parked(&self) -> bool {
         self.0
             .compare_exchange(RUNNING, PARKED, Ordering::AcqRel, Ordering::Acquire)
@@ -98,12 +102,14 @@ impl RunState {
     }
 
     /// On the worker, after the coroutine returned: `RUNNING` → `DONE`.
+    #[inline]
     pub(crate) fn transition_to_done(&self) {
         let prev = self.0.fetch_or(DONE, Ordering::Release);
         debug_assert_eq!(prev & BASE, RUNNING);
     }
 
     /// Any thread: makes the coroutine runnable (P2, P3).
+    #[inline]
     pub(crate) fn wake(&self) -> Wake {
         // P9: always a read-modify-write, even when a wake is already pending: a waker that
         // only looked would not be ordered before the owner's next consuming RMW, and the

@@ -46,6 +46,7 @@ pub(crate) enum Unparker {
 impl Unparker {
     /// Wakes the waiter: its current or next [`park`] returns. Spends the handle: a
     /// coroutine's reference moves into the run queue instead of being copied there.
+    #[inline]
     pub(crate) fn unpark(self) {
         match self {
             Unparker::Coroutine(task) => Task::wake_owned(task),
@@ -91,6 +92,7 @@ impl LocalUnparker {
     /// The frame that called [`current_local`] has not returned yet. Waiters guarantee it by
     /// taking their node or entry off every queue before they return, and wakers by calling
     /// this under the lock of the queue they found it on.
+    #[inline]
     pub(crate) unsafe fn upgrade(&self) -> Unparker {
         match self {
             LocalUnparker::Coroutine(task) => {
@@ -109,6 +111,7 @@ impl LocalUnparker {
 }
 
 /// The caller's [`LocalUnparker`], to be kept on the caller's own stack frame (P8).
+#[inline]
 pub(crate) fn current_local() -> LocalUnparker {
     match context::task_ptr_in_coroutine() {
         Some(task) => LocalUnparker::Coroutine(task),
@@ -117,6 +120,7 @@ pub(crate) fn current_local() -> LocalUnparker {
 }
 
 /// Blocks the caller until it is unparked, `deadline` passes, or a spurious wake-up (P4).
+#[inline]
 pub(crate) fn park(deadline: Option<Instant>) {
     if context::with_task(|task| park_coroutine(task, deadline)).is_some() {
         return;
@@ -128,6 +132,7 @@ pub(crate) fn park(deadline: Option<Instant>) {
     }
 }
 
+#[inline]
 fn park_coroutine(task: &Task, deadline: Option<Instant>) {
     if task.state.try_consume_wake() {
         return;

@@ -32,6 +32,7 @@ thread_local! {
 }
 
 /// Runs `f` on the current coroutine, if the caller runs inside one.
+#[inline]
 pub(crate) fn with_task<R>(f: impl FnOnce(&Task) -> R) -> Option<R> {
     let p = TASK.with(Cell::get);
     // SAFETY: a non-null TASK points to the task the worker is resuming right now, kept alive
@@ -40,6 +41,7 @@ pub(crate) fn with_task<R>(f: impl FnOnce(&Task) -> R) -> Option<R> {
 }
 
 /// A new reference to the current coroutine, if the caller runs inside one.
+#[inline]
 pub(crate) fn current_task() -> Option<Arc<Task>> {
     let p = TASK.with(Cell::get);
     if p.is_null() {
@@ -54,37 +56,54 @@ pub(crate) fn current_task() -> Option<Arc<Task>> {
 }
 
 /// The current coroutine's task, without taking a reference (park/mod.rs, P8).
+#[inline]
 pub(crate) fn task_ptr_in_coroutine() -> Option<std::ptr::NonNull<Task>> {
     std::ptr::NonNull::new(task_ptr().cast_mut())
 }
 
 /// Whether the caller runs inside a coroutine.
+#[inline]
 pub(crate) fn in_coroutine() -> bool {
     !TASK.with(Cell::get).is_null()
 }
 
 /// The raw current-task pointer, for the signal handler.
+#[inline]
 pub(crate) fn task_ptr() -> *const Task {
     TASK.try_with(Cell::get).unwrap_or(NO_TASK)
 }
 
 /// Sets the current task; the worker calls this before each resume.
+#[inline]
 pub(crate) fn set_task(task: *const Task) {
     TASK.with(|t| t.set(task));
 }
 
 /// Clears the current task; the worker calls this after each resume.
+#[inline]
 pub(crate) fn clear_task() {
     TASK.with(|t| t.set(NO_TASK));
 }
 
 /// Runs `f` on the current worker's core, if the caller runs on a worker thread.
+#[inline]
 pub(crate) fn with_worker<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     let p = WORKER.with(Cell::get);
     // SAFETY: a non-null WORKER points to the `Core` on this worker thread's stack, alive for
     // the whole worker loop, which is the only code (with the coroutines it resumes) that runs
     // on this thread; `Core` is only used through shared references.
     (!p.is_null()).then(|| f(unsafe { &*p }))
+}
+
+/// The current worker's core, if the caller runs on a worker thread.
+#[inline]
+pub(crate) fn worker() -> Option<&'static Core> {
+    let p = WORKER.with(Cell::get);
+    // SAFETY: as in `with_worker`: a non-null WORKER points to the `Core` on this worker
+    // thread's stack, which outlives everything that runs on the thread (the worker loop never
+    // returns while coroutines or callers of this function run on it), so the reference may be
+    // used for as long as the caller runs on this thread; `Core` is only used shared.
+    unsafe { p.as_ref() }
 }
 
 /// Sets the current worker; the worker loop calls this once at start.

@@ -41,6 +41,20 @@ pub(crate) struct Remote {
     parker: OsParker,
 }
 
+/// Makes a woken, started coroutine runnable on its owner: straight into the `runnext` slot
+/// when the waker runs on that worker (the hand-off of a channel or a lock), else through the
+/// owner's inbox (S2). The hot path of every wake, so it reads the worker once and is inlined.
+#[inline]
+pub(crate) fn enqueue_woken(task: Arc<Task>) {
+    let Some(owner) = task.owner() else {
+        crate::runtime::fatal("woke a coroutine that never started");
+    };
+    match context::worker() {
+        Some(core) if core.index() == owner => core.push_woken_local(task),
+        _ => crate::runtime::scheduler().enqueue_remote(owner, task),
+    }
+}
+
 /// The scheduler shared by all workers; lives for the rest of the process once started.
 #[derive(Debug)]
 pub(crate) struct Scheduler {
@@ -118,18 +132,10 @@ impl Scheduler {
         }
     }
 
-    /// Makes a woken, started coroutine runnable on its owner (S2).
-    pub(crate) fn enqueue_woken(&self, task: Arc<Task>) {
-        let Some(owner) = task.owner() else {
-            crate::runtime::fatal("woke a coroutine that never started");
-        };
-        let mut task = Some(task);
-        context::with_worker(|core| {
-            if core.index() == owner {
-                core.push_woken_local(task.take().expect("taken once"));
-            }
-        });
-        let Some(task) = task else { return };
+    /// A woken coroutine owned by worker `owner`, woken from elsewhere: into that worker's
+    /// inbox, and wake the worker (S2).
+    #[inline(never)]
+    fn enqueue_remote(&self, owner: usize, task: Arc<Task>) {
         self.remotes[owner].inbox.push(task);
         self.unpark_worker(owner);
     }

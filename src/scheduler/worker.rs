@@ -102,6 +102,7 @@ pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<Arc<Tas
 }
 
 impl Core {
+    #[inline]
     pub(crate) fn index(&self) -> usize {
         self.index
     }
@@ -112,6 +113,7 @@ impl Core {
     }
 
     /// A coroutine of this worker was woken by code running on this worker: it runs next.
+    #[inline]
     pub(crate) fn push_woken_local(&self, task: Arc<Task>) {
         if let Some(prev) = self.runnext.replace(Some(task)) {
             self.ready.borrow_mut().push_back(prev);
