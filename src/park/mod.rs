@@ -60,6 +60,7 @@ impl Unparker {
 }
 
 /// The unparker of the caller: its coroutine if it runs in one, else its OS thread.
+#[inline]
 pub(crate) fn current() -> Unparker {
     match context::current_task() {
         Some(task) => Unparker::Coroutine(task),

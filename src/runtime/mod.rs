@@ -197,7 +197,17 @@ fn build(config: Result<Config, (io::ErrorKind, String)>) -> InitResult {
 }
 
 /// The global scheduler, starting it from the environment on first use.
+#[inline]
 pub(crate) fn start() -> io::Result<&'static Scheduler> {
+    // Every spawn comes here: the started runtime is one load away.
+    if let Some(Ok(sched)) = RUNTIME.get() {
+        return Ok(sched);
+    }
+    start_slow()
+}
+
+#[inline(never)]
+fn start_slow() -> io::Result<&'static Scheduler> {
     match RUNTIME.get_or_init(|| build(Builder::new().resolve())) {
         Ok(s) => Ok(s),
         Err((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
@@ -205,11 +215,13 @@ pub(crate) fn start() -> io::Result<&'static Scheduler> {
 }
 
 /// The global scheduler, if it runs.
+#[inline]
 pub(crate) fn try_scheduler() -> Option<&'static Scheduler> {
     RUNTIME.get().and_then(|r| r.as_ref().ok().copied())
 }
 
 /// The global scheduler; only called where a coroutine exists, hence the runtime runs.
+#[inline]
 pub(crate) fn scheduler() -> &'static Scheduler {
     match try_scheduler() {
         Some(s) => s,

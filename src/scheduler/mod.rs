@@ -108,6 +108,7 @@ impl Scheduler {
 
     /// Queues a new (unstarted) coroutine: on the current worker's `fresh` deque when called
     /// from a worker, else on the injector; then wakes a worker if none is searching (S4).
+    #[inline]
     pub(crate) fn spawn(&self, task: Arc<Task>) {
         let mut task = Some(task);
         context::with_worker(|core| core.push_fresh(task.take().expect("taken once")));

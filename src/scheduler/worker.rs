@@ -108,6 +108,7 @@ impl Core {
     }
 
     /// A new unstarted coroutine spawned on this worker (S1).
+    #[inline]
     pub(crate) fn push_fresh(&self, task: Arc<Task>) {
         self.fresh.push(task);
     }
@@ -122,6 +123,7 @@ impl Core {
 
     /// A stack for a coroutine spawned on this worker: from the worker's cache for the
     /// default size, refilled from the pool a batch at a time (one lock per batch).
+    #[inline]
     pub(crate) fn alloc_stack(&self, usable: usize) -> io::Result<SlabStack> {
         if usable != self.sched.config.stack_size {
             return self.sched.stacks.alloc(usable);

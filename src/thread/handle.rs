@@ -15,6 +15,7 @@ use crate::coroutine::Task;
 pub struct ThreadId(NonZeroU64);
 
 impl ThreadId {
+    #[inline]
     pub(crate) fn new() -> ThreadId {
         /// On its own cache line: every spawn bumps it, and it must not share a line with
         /// statics the workers read all the time.
@@ -66,6 +67,7 @@ thread_local! {
 }
 
 impl Thread {
+    #[inline]
     pub(crate) fn from_task(task: Arc<Task>) -> Thread {
         Thread {
             inner: Inner::Coroutine(task),

@@ -38,11 +38,13 @@ pub(crate) enum Completed {
 pub(crate) struct JoinState(AtomicU8);
 
 impl JoinState {
+    #[inline]
     pub(crate) fn new() -> JoinState {
         JoinState(AtomicU8::new(RUNNING))
     }
 
     /// The coroutine, after writing the result: publishes it, and says who else needs it.
+    #[inline]
     pub(crate) fn complete(&self) -> Completed {
         match self.0.swap(DONE, Ordering::AcqRel) {
             WAITING => Completed::WakeJoiner,
@@ -53,6 +55,7 @@ impl JoinState {
 
     /// The handle, dropped without joining: returns `true` if the result is already published,
     /// in which case the caller takes it and drops it (J4); else the coroutine will.
+    #[inline]
     pub(crate) fn detach(&self) -> bool {
         // After a join the state is `DONE`: a load settles it without a read-modify-write.
         self.0.load(Ordering::Acquire) == DONE
@@ -64,6 +67,7 @@ impl JoinState {
 
     /// The joiner, after writing its waiter: returns `true` if it must wait for `is_done`,
     /// `false` if the result is already there (the waiter was not looked at).
+    #[inline]
     pub(crate) fn start_waiting(&self) -> bool {
         self.0
             .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
@@ -71,6 +75,7 @@ impl JoinState {
     }
 
     /// Whether the result is published (J1).
+    #[inline]
     pub(crate) fn is_done(&self) -> bool {
         self.0.load(Ordering::Acquire) == DONE
     }

@@ -406,7 +406,16 @@ impl Locals {
     /// destructor may create the value of a key not used yet (dropped in turn, as std does);
     /// a key whose value was dropped cannot get another. Called from inside the coroutine when its body ends (CL1). A
     /// destructor that panics aborts the process, as std does for thread-locals.
+    #[inline]
     pub(crate) fn destroy(&self) {
+        // Most coroutines never use a local: nothing to do, and no call.
+        if self.with_table(|slot| slot.is_some()) {
+            self.destroy_all();
+        }
+    }
+
+    #[inline(never)]
+    fn destroy_all(&self) {
         loop {
             let entry = self.with_table(|slot| {
                 let table = slot.as_mut()?;
@@ -454,6 +463,7 @@ fn downcast<T: 'static>(value: &dyn Any) -> *const T {
 
 /// Drops the current coroutine's locals (no-op outside coroutines): the spawn wrappers call
 /// this when the user closure has returned or panicked, before publishing the result.
+#[inline]
 pub(crate) fn destroy_current() {
     context::with_task(|task| task.locals.destroy());
 }
