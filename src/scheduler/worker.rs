@@ -312,8 +312,16 @@ impl Core {
     /// (tens of microseconds) with a request waiting.
     fn spin(&self) -> bool {
         let sched = self.sched;
+        let next_timer = self.timers.borrow_mut().next_deadline();
         for round in 0..SPIN_ROUNDS {
             if round % IO_SPIN_EVERY == IO_SPIN_EVERY - 1 && self.poll_io_now() > 0 {
+                return true;
+            }
+            // A timer of this worker that falls due during the spin is work too: with many
+            // sleepers (a million coroutines sleeping one second) the next deadline is often
+            // microseconds away, and the spin would otherwise run its course (16 `sched_yield`
+            // calls) and then sleep on the parker for those microseconds.
+            if next_timer.is_some_and(|due| Instant::now() >= due) {
                 return true;
             }
             if round < 8 {
