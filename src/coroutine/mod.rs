@@ -16,10 +16,10 @@
 //! - Panics never cross `resume`: the body runs under `catch_unwind` (join delivers the payload).
 
 mod state;
+mod task_ref;
 
 use std::cell::{Cell, UnsafeCell};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -31,6 +31,7 @@ use crate::stack::SlabStack;
 use crate::thread::ThreadId;
 use crate::thread::local::Locals;
 pub(crate) use state::{RunState, Wake};
+pub(crate) use task_ref::TaskRef;
 
 /// Why a coroutine switched back to its worker.
 #[derive(Debug, Clone, Copy)]
@@ -132,8 +133,11 @@ pub(crate) enum Resumed {
 
 const NO_OWNER: usize = usize::MAX;
 
-/// One coroutine. Shared by `Arc` between run queues, timers, wakers and join handles.
+/// One coroutine. Shared through `TaskRef` (a counted reference, like `Arc`) between run
+/// queues, timers, wakers and join handles.
 pub(crate) struct Task<S: ?Sized = dyn Start> {
+    /// The number of `TaskRef`s (coroutine/task_ref.rs).
+    refs: AtomicUsize,
     pub(crate) id: ThreadId,
     pub(crate) name: Option<String>,
     /// Run state (coroutine/state.rs); any thread.
@@ -167,7 +171,7 @@ pub(crate) struct Task<S: ?Sized = dyn Start> {
 // touched and an empty `locals`, so handing the task to another thread is sound; the spawner
 // stops touching them when it publishes the task (the queue push is a release). From the first
 // resume on, only the owning worker thread touches these fields (CO4: started coroutines are
-// never stolen, and wakers only push the `Arc` to the owner's queues). `locals` holds values
+// never stolen, and wakers only push a `TaskRef` to the owner's queues). `locals` holds values
 // that need not be `Send`: they are created and dropped inside the coroutine, on the owner
 // thread, and its body drops them all before it returns (CL1); dropping a `Task` with values
 // left (only a leaked coroutine could, CO5) leaks them rather than drop them on another thread
@@ -188,14 +192,15 @@ impl std::fmt::Debug for Task {
 impl<S: Start> Task<S> {
     /// Creates an unstarted coroutine that will run `start` on `stack` (or on a stack of the
     /// same size that its worker swaps in, CO8). Returned sized, so that the spawner can reach
-    /// into `start` before the task is used as `Arc<Task>`.
-    pub(crate) fn new(
+    /// into `start` before the task is used as a `TaskRef` of any closure type.
+    pub(crate) fn create(
         id: ThreadId,
         name: Option<String>,
         stack: SlabStack,
         start: S,
-    ) -> Arc<Task<S>> {
-        Arc::new(Task {
+    ) -> TaskRef<S> {
+        TaskRef::new(Task {
+            refs: AtomicUsize::new(1),
             id,
             name,
             state: RunState::new_queued(),
@@ -305,9 +310,16 @@ impl Task {
         unsafe { (*yielder).suspend(why) }
     }
 
+    /// Display name for messages: the given name or `<unnamed>`.
+    pub(crate) fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or("<unnamed>")
+    }
+}
+
+impl TaskRef {
     /// Makes the task runnable if it is parked (P2/P3). Any thread.
     #[inline]
-    pub(crate) fn wake(self: &Arc<Task>) {
+    pub(crate) fn wake(&self) {
         if self.state.wake() == Wake::Enqueue {
             crate::scheduler::enqueue_woken(self.clone());
         }
@@ -316,15 +328,10 @@ impl Task {
     /// `wake`, spending the caller's reference: when the wake makes the task runnable, that
     /// reference is the one the run queue gets.
     #[inline]
-    pub(crate) fn wake_owned(self: Arc<Task>) {
+    pub(crate) fn wake_owned(self) {
         if self.state.wake() == Wake::Enqueue {
             crate::scheduler::enqueue_woken(self);
         }
-    }
-
-    /// Display name for messages: the given name or `<unnamed>`.
-    pub(crate) fn display_name(&self) -> &str {
-        self.name.as_deref().unwrap_or("<unnamed>")
     }
 }
 

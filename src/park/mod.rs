@@ -18,7 +18,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::coroutine::{Suspend, Task};
+use crate::coroutine::{Suspend, Task, TaskRef};
 use crate::runtime::context;
 use os::OsParker;
 
@@ -37,7 +37,7 @@ fn os_parker() -> Option<Arc<OsParker>> {
 /// A handle that wakes one parked coroutine or OS thread. `Send + Sync`, cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) enum Unparker {
-    Coroutine(Arc<Task>),
+    Coroutine(TaskRef),
     Thread(Arc<OsParker>),
     /// An OS thread whose weft thread-locals are already destroyed.
     StdThread(std::thread::Thread),
@@ -49,7 +49,7 @@ impl Unparker {
     #[inline]
     pub(crate) fn unpark(self) {
         match self {
-            Unparker::Coroutine(task) => Task::wake_owned(task),
+            Unparker::Coroutine(task) => task.wake_owned(),
             Unparker::Thread(parker) => {
                 // A plain thread's parker never polls the I/O driver.
                 parker.unpark();
@@ -82,7 +82,7 @@ pub(crate) enum LocalUnparker {
 }
 
 // SAFETY: wakers on other threads only read the pointer (immutable after creation) and, in
-// `upgrade`, bump the count of the `Arc` it points into, which is thread-safe; P8 keeps the task
+// `upgrade`, bump the count of the task it points to, which is thread-safe; P8 keeps the task
 // alive meanwhile. `Unparker` is `Sync`.
 unsafe impl Sync for LocalUnparker {}
 
@@ -98,13 +98,9 @@ impl LocalUnparker {
         match self {
             LocalUnparker::Coroutine(task) => {
                 // SAFETY: P8: the caller's frame is live, so the coroutine body that holds its
-                // own `Arc` to the task (CO5) has not returned: the pointer, which came from
-                // `Arc::as_ptr`, points into a live `Arc`; bumping the count first makes the
-                // new `Arc` own one reference.
-                Unparker::Coroutine(unsafe {
-                    Arc::increment_strong_count(task.as_ptr());
-                    Arc::from_raw(task.as_ptr())
-                })
+                // own reference to the task (CO5) has not returned: the pointer, which came
+                // from `TaskRef::as_ptr`, points to a live task.
+                Unparker::Coroutine(unsafe { TaskRef::from_ptr(task.as_ptr()) })
             }
             LocalUnparker::Other(u) => u.clone(),
         }

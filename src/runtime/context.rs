@@ -1,7 +1,7 @@
 //! The crate's thread-locals for "where am I": the running coroutine and the worker.
 //!
 //! Both are raw pointers set by the worker loop (scheduler/worker.rs) and valid while set:
-//! `TASK` while the worker resumes that task (the worker holds an `Arc` to it), `WORKER` for the
+//! `TASK` while the worker resumes that task (the worker holds a `TaskRef` to it), `WORKER` for the
 //! life of the worker thread (the `Core` lives on the worker's own stack frame). Because a
 //! started coroutine never changes thread (CO4), a coroutine reading them always sees its own
 //! worker's values. They are `const`-initialised so the stack-overflow handler can read `TASK`
@@ -9,9 +9,8 @@
 
 use std::cell::Cell;
 use std::ptr;
-use std::sync::Arc;
 
-use crate::coroutine::Task;
+use crate::coroutine::{Task, TaskRef};
 use crate::scheduler::Core;
 
 /// A null `*const Task` (a fat pointer: built from a null pointer to a sized task).
@@ -36,23 +35,20 @@ thread_local! {
 pub(crate) fn with_task<R>(f: impl FnOnce(&Task) -> R) -> Option<R> {
     let p = TASK.with(Cell::get);
     // SAFETY: a non-null TASK points to the task the worker is resuming right now, kept alive
-    // by the worker's `Arc` until it clears TASK (module doc).
+    // by the worker's `TaskRef` until it clears TASK (module doc).
     (!p.is_null()).then(|| f(unsafe { &*p }))
 }
 
 /// A new reference to the current coroutine, if the caller runs inside one.
 #[inline]
-pub(crate) fn current_task() -> Option<Arc<Task>> {
+pub(crate) fn current_task() -> Option<TaskRef> {
     let p = TASK.with(Cell::get);
     if p.is_null() {
         return None;
     }
-    // SAFETY: `p` came from `Arc::as_ptr` of a live `Arc<Task>` held by the worker (module
-    // doc); bumping the count first makes the new `Arc` own one reference.
-    unsafe {
-        Arc::increment_strong_count(p);
-        Some(Arc::from_raw(p))
-    }
+    // SAFETY: `p` came from `TaskRef::as_ptr` of a live `TaskRef` held by the worker (module
+    // doc).
+    Some(unsafe { TaskRef::from_ptr(p) })
 }
 
 /// The current coroutine's task, without taking a reference (park/mod.rs, P8).

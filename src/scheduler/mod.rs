@@ -17,12 +17,11 @@ mod timer;
 mod worker;
 
 use std::io;
-use std::sync::Arc;
 use std::sync::atomic::{Ordering, fence};
 
 use crossbeam_deque::{Injector, Stealer, Worker};
 
-use crate::coroutine::Task;
+use crate::coroutine::TaskRef;
 use crate::io::Driver;
 use crate::park::os::OsParker;
 use crate::runtime::{Config, context};
@@ -34,9 +33,9 @@ pub(crate) use worker::Core;
 #[derive(Debug)]
 pub(crate) struct Remote {
     /// Steals unstarted coroutines from the worker's `fresh` deque (S1).
-    stealer: Stealer<Arc<Task>>,
+    stealer: Stealer<TaskRef>,
     /// Woken coroutines owned by this worker, pushed by other threads (S2).
-    inbox: Injector<Arc<Task>>,
+    inbox: Injector<TaskRef>,
     /// The worker sleeps here when idle (or in the I/O driver, through `park_polling`).
     parker: OsParker,
 }
@@ -45,7 +44,7 @@ pub(crate) struct Remote {
 /// when the waker runs on that worker (the hand-off of a channel or a lock), else through the
 /// owner's inbox (S2). The hot path of every wake, so it reads the worker once and is inlined.
 #[inline]
-pub(crate) fn enqueue_woken(task: Arc<Task>) {
+pub(crate) fn enqueue_woken(task: TaskRef) {
     let Some(owner) = task.owner() else {
         crate::runtime::fatal("woke a coroutine that never started");
     };
@@ -60,7 +59,7 @@ pub(crate) fn enqueue_woken(task: Arc<Task>) {
 pub(crate) struct Scheduler {
     remotes: Box<[Remote]>,
     /// Unstarted coroutines spawned from outside the workers.
-    injector: Injector<Arc<Task>>,
+    injector: Injector<TaskRef>,
     idle: Idle,
     /// Polled by one idle worker at a time (arch/io.md, D1).
     pub(crate) driver: Driver,
@@ -75,7 +74,7 @@ impl Scheduler {
         let driver = Driver::new().map_err(|e| {
             io::Error::new(e.kind(), format!("weft: cannot start the I/O driver: {e}"))
         })?;
-        let queues: Vec<Worker<Arc<Task>>> = (0..n).map(|_| Worker::new_fifo()).collect();
+        let queues: Vec<Worker<TaskRef>> = (0..n).map(|_| Worker::new_fifo()).collect();
         let remotes = queues
             .iter()
             .map(|q| Remote {
@@ -109,7 +108,7 @@ impl Scheduler {
     /// Queues a new (unstarted) coroutine: on the current worker's `fresh` deque when called
     /// from a worker, else on the injector; then wakes a worker if none is searching (S4).
     #[inline]
-    pub(crate) fn spawn(&self, task: Arc<Task>) {
+    pub(crate) fn spawn(&self, task: TaskRef) {
         let mut task = Some(task);
         context::with_worker(|core| core.push_fresh(task.take().expect("taken once")));
         if let Some(task) = task {
@@ -136,7 +135,7 @@ impl Scheduler {
     /// A woken coroutine owned by worker `owner`, woken from elsewhere: into that worker's
     /// inbox, and wake the worker (S2).
     #[inline(never)]
-    fn enqueue_remote(&self, owner: usize, task: Arc<Task>) {
+    fn enqueue_remote(&self, owner: usize, task: TaskRef) {
         self.remotes[owner].inbox.push(task);
         self.unpark_worker(owner);
     }

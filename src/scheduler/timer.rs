@@ -10,16 +10,15 @@
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crate::coroutine::Task;
+use crate::coroutine::{Task, TaskRef};
 
 struct Entry {
     deadline: Instant,
     seq: u64,
-    task: Arc<Task>,
+    task: TaskRef,
 }
 
 impl Entry {
@@ -65,7 +64,7 @@ impl std::fmt::Debug for Timers {
 
 impl Timers {
     /// T1: arms a timer that wakes `task` at `deadline`.
-    pub(crate) fn arm(&mut self, deadline: Instant, task: Arc<Task>) {
+    pub(crate) fn arm(&mut self, deadline: Instant, task: TaskRef) {
         self.next_seq += 1;
         let seq = self.next_seq;
         task.timer_seq.store(seq, Ordering::Relaxed);
@@ -88,7 +87,7 @@ impl Timers {
     }
 
     /// Pops every timer due at `now`, passing the live ones to `wake`. Returns how many fired.
-    pub(crate) fn fire(&mut self, now: Instant, mut wake: impl FnMut(Arc<Task>)) -> usize {
+    pub(crate) fn fire(&mut self, now: Instant, mut wake: impl FnMut(TaskRef)) -> usize {
         let mut fired = 0;
         while let Some(top) = self.heap.peek() {
             if top.deadline > now {

@@ -8,14 +8,13 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
-use std::sync::Arc;
 use std::time::Instant;
 
 use crossbeam_deque::{Steal, Worker};
 
 use super::timer::Timers;
 use super::{Remote, Scheduler};
-use crate::coroutine::{Resumed, Suspend, Task, Wake};
+use crate::coroutine::{Resumed, Suspend, TaskRef, Wake};
 use crate::runtime::context;
 use crate::stack::SlabStack;
 
@@ -44,14 +43,14 @@ pub(crate) struct Core {
     /// This worker's entry in `sched.remotes`.
     remote: &'static Remote,
     /// Unstarted coroutines spawned here; other workers steal from its far end (S1).
-    fresh: Worker<Arc<Task>>,
+    fresh: Worker<TaskRef>,
     /// Started coroutines that are runnable, FIFO.
-    ready: RefCell<VecDeque<Arc<Task>>>,
+    ready: RefCell<VecDeque<TaskRef>>,
     /// The coroutine woken last by a coroutine of this worker; runs next (S3 bounds it).
-    runnext: RefCell<Option<Arc<Task>>>,
+    runnext: RefCell<Option<TaskRef>>,
     runnext_streak: Cell<u32>,
     /// Coroutines that called `yield_now`: they run after all other local work.
-    yielded: RefCell<VecDeque<Arc<Task>>>,
+    yielded: RefCell<VecDeque<TaskRef>>,
     pub(crate) timers: RefCell<Timers>,
     stack_cache: RefCell<Vec<SlabStack>>,
     tick: Cell<u32>,
@@ -68,7 +67,7 @@ impl std::fmt::Debug for Core {
 }
 
 /// Body of worker thread `index`.
-pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<Arc<Task>>) {
+pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<TaskRef>) {
     crate::signal::ensure_altstack();
     crate::panic::install_hook();
     let core = Core {
@@ -109,13 +108,13 @@ impl Core {
 
     /// A new unstarted coroutine spawned on this worker (S1).
     #[inline]
-    pub(crate) fn push_fresh(&self, task: Arc<Task>) {
+    pub(crate) fn push_fresh(&self, task: TaskRef) {
         self.fresh.push(task);
     }
 
     /// A coroutine of this worker was woken by code running on this worker: it runs next.
     #[inline]
-    pub(crate) fn push_woken_local(&self, task: Arc<Task>) {
+    pub(crate) fn push_woken_local(&self, task: TaskRef) {
         if let Some(prev) = self.runnext.replace(Some(task)) {
             self.ready.borrow_mut().push_back(prev);
         }
@@ -173,7 +172,7 @@ impl Core {
     }
 
     /// Local work, in S3's order.
-    fn next_task(&self) -> Option<Arc<Task>> {
+    fn next_task(&self) -> Option<TaskRef> {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         if tick.is_multiple_of(FAIRNESS_TICKS) {
@@ -210,7 +209,7 @@ impl Core {
         self.yielded.borrow_mut().pop_front()
     }
 
-    fn take_runnext(&self) -> Option<Arc<Task>> {
+    fn take_runnext(&self) -> Option<TaskRef> {
         let mut runnext = self.runnext.borrow_mut();
         runnext.as_ref()?;
         let streak = self.runnext_streak.get();
@@ -263,7 +262,7 @@ impl Core {
     }
 
     /// No local work: fire timers, then look for unstarted coroutines elsewhere (S4–S7).
-    fn search(&self) -> Option<Arc<Task>> {
+    fn search(&self) -> Option<TaskRef> {
         if self.fire_timers() > 0 {
             return self.next_task();
         }
@@ -400,7 +399,7 @@ impl Core {
 
     /// Runs `task`, then, for as long as only yields happen, the coroutines that take turns
     /// with it (see `turn_after_yield`).
-    fn run(&self, mut task: Arc<Task>) {
+    fn run(&self, mut task: TaskRef) {
         while let Some(next) = self.run_task(task) {
             task = next;
         }
@@ -409,9 +408,9 @@ impl Core {
     /// Resumes `task` until it parks, yields or finishes. Returns the coroutine to resume next
     /// when the switch was a yield that `turn_after_yield` could settle without the full
     /// `next_task`.
-    fn run_task(&self, task: Arc<Task>) -> Option<Arc<Task>> {
+    fn run_task(&self, task: TaskRef) -> Option<TaskRef> {
         task.state.transition_to_running();
-        context::set_task(Arc::as_ptr(&task));
+        context::set_task(task.as_ptr());
         let outcome = loop {
             match task.resume(self.index, |reserved| self.hot_stack(reserved)) {
                 Resumed::Suspended(Suspend::Park(deadline)) => {
@@ -445,7 +444,7 @@ impl Core {
     /// without it — the oldest yielded coroutine runs, the one that yielded goes to the back
     /// (or runs again if it is alone). Otherwise it joins `yielded` and `None` sends the worker
     /// through `next_task`. Either way this is one scheduling decision (one tick).
-    fn turn_after_yield(&self, task: Arc<Task>) -> Option<Arc<Task>> {
+    fn turn_after_yield(&self, task: TaskRef) -> Option<TaskRef> {
         if !self.only_yielders_runnable() {
             self.yielded.borrow_mut().push_back(task);
             return None;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::join::{Packet, Spawned};
 use super::{JoinHandle, Scope, ScopedJoinHandle, Thread, ThreadId};
-use crate::coroutine::{Start, StartCell, Task};
+use crate::coroutine::{Start, StartCell, Task, TaskRef};
 use crate::runtime::{self, context};
 use crate::stack::round_stack_size;
 
@@ -80,9 +80,9 @@ impl Builder {
         T: Send + 'static,
     {
         let task = self.new_task(Spawned::new(f))?;
-        let thread = Thread::from_task(task.clone());
+        let thread = Thread::from_task(task.clone().erase());
         let handle = JoinHandle::new(thread, task.tail().packet());
-        runtime::scheduler().spawn(task);
+        runtime::scheduler().spawn(task.erase());
         Ok(handle)
     }
 
@@ -127,7 +127,7 @@ impl Builder {
 
     /// Creates the coroutine and queues it.
     fn spawn_body(self, body: impl FnOnce() + Send + 'static) -> io::Result<Thread> {
-        let task = self.new_task(StartCell::new(body))?;
+        let task = self.new_task(StartCell::new(body))?.erase();
         let thread = Thread::from_task(task.clone());
         runtime::scheduler().spawn(task);
         Ok(thread)
@@ -135,7 +135,7 @@ impl Builder {
 
     /// Creates an unstarted coroutine (starting the runtime if needed) with a stack of the
     /// requested size.
-    fn new_task<S: Start>(self, start: S) -> io::Result<Arc<Task<S>>> {
+    fn new_task<S: Start>(self, start: S) -> io::Result<TaskRef<S>> {
         let sched = runtime::start()?;
         let usable = match self.stack_size {
             Some(n) => round_stack_size(n)?,
@@ -145,6 +145,6 @@ impl Builder {
             Some(stack) => stack?,
             None => sched.stacks.alloc(usable)?,
         };
-        Ok(Task::new(ThreadId::new(), self.name, stack, start))
+        Ok(Task::create(ThreadId::new(), self.name, stack, start))
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::blocking::Job;
-use crate::coroutine::Task;
+use crate::coroutine::TaskRef;
 
 /// A unique identifier of a coroutine or of an OS thread that used weft.
 ///
@@ -50,7 +50,7 @@ pub struct Thread {
 
 #[derive(Clone)]
 enum Inner {
-    Coroutine(Arc<Task>),
+    Coroutine(TaskRef),
     Os(Arc<OsThread>),
     /// A `spawn_blocking` job (thread/blocking.rs, B3).
     Job(Arc<dyn Job>),
@@ -68,7 +68,7 @@ thread_local! {
 
 impl Thread {
     #[inline]
-    pub(crate) fn from_task(task: Arc<Task>) -> Thread {
+    pub(crate) fn from_task(task: TaskRef) -> Thread {
         Thread {
             inner: Inner::Coroutine(task),
         }
