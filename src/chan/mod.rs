@@ -25,7 +25,7 @@
 //! h.join().unwrap();
 //! ```
 //!
-//! Design and invariants: arch/chan.md.
+//! Design and invariants: arch/chan.md (channels) and arch/select.md (`select!`, `Select`).
 
 mod channel;
 mod error;

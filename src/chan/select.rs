@@ -1,6 +1,6 @@
 //! `Select`: wait on several channel operations, complete exactly one (Go's `selectgo`).
 //!
-//! The algorithm (arch/chan.md, SE1–SE4):
+//! The algorithm (arch/select.md, SE1–SE4):
 //! - SE1: the operations are tried in a fresh random order, so when several are ready each is
 //!   chosen with equal probability (no arm starves).
 //! - SE2: the locks of all channels involved are taken at once, in address order (each

@@ -160,7 +160,17 @@ impl<T> WaitQueue<T> {
 
     /// Takes the oldest entry whose call can still be claimed, and claims it (C1). Entries of
     /// calls completed or aborted elsewhere are dropped from the queue on the way.
+    #[inline]
     pub(crate) fn claim(&mut self) -> Option<Claimed<T>> {
+        // Every send and receive asks, and the queue is usually empty: no call for that.
+        if self.0.is_empty() {
+            return None;
+        }
+        self.claim_queued()
+    }
+
+    #[inline(never)]
+    fn claim_queued(&mut self) -> Option<Claimed<T>> {
         while let Some(entry) = self.0.pop_front() {
             // SAFETY: W2: we hold the channel lock, so the entry's owner has not returned (it
             // removes its entries under this lock first, W1).

@@ -169,8 +169,14 @@ fn task_refs<'a, S: ?Sized>(ptr: NonNull<Task<S>>) -> &'a AtomicUsize {
 fn increment(refs: &AtomicUsize) {
     // Relaxed, as in `Arc::clone`: a new reference is made from a live one, which orders it.
     if refs.fetch_add(1, Ordering::Relaxed) > isize::MAX as usize {
-        crate::runtime::fatal("a task's reference count overflowed");
+        overflowed();
     }
+}
+
+#[cold]
+#[inline(never)]
+fn overflowed() -> ! {
+    crate::runtime::fatal("a task's reference count overflowed")
 }
 
 /// Freed task blocks of one thread, by size class (CO9).
