@@ -189,6 +189,7 @@ fn park_while_panicking(task: &Task, deadline: Option<Instant>) {
 
 /// Yields the current coroutine behind the other runnable work of its worker; on a plain
 /// thread, `std::thread::yield_now`. A panicking coroutine does not switch (P7).
+#[inline]
 pub(crate) fn yield_now() {
     match context::with_task(|task| {
         // Alone on its worker, a yield would be resumed at once: skip the two switches.

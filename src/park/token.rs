@@ -25,6 +25,7 @@ impl Token {
     /// Blocks through `raw_park` until the token is set. `raw_park` returns `true` once the
     /// deadline (if any) has passed; the park then gives up, clearing any token that raced in.
     /// Only the owning coroutine calls this.
+    #[inline]
     pub(crate) fn park(&self, mut raw_park: impl FnMut() -> bool) {
         // One read-modify-write: NOTIFIED → EMPTY (consumed, return) or EMPTY → PARKED.
         if self.0.fetch_sub(1, Ordering::Acquire) == NOTIFIED {
@@ -48,6 +49,7 @@ impl Token {
 
     /// Sets the token; returns `true` when the owner is parked on it and the caller must
     /// raw-wake it.
+    #[inline]
     pub(crate) fn unpark(&self) -> bool {
         self.0.swap(NOTIFIED, Ordering::Release) == PARKED
     }

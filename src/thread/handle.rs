@@ -112,6 +112,7 @@ impl Thread {
 
     /// Makes the park token available: the next (or current) [`park`](crate::thread::park)
     /// of this coroutine or thread returns. Several unparks before a park collapse into one.
+    #[inline]
     pub fn unpark(&self) {
         match &self.inner {
             Inner::Coroutine(task) => {

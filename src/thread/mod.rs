@@ -62,6 +62,7 @@ pub fn current() -> Thread {
 ///
 /// In a coroutine the coroutine parks (its worker runs others); on an OS thread this is
 /// `std::thread::park`. May return spuriously, like std.
+#[inline]
 pub fn park() {
     if context::with_task(|task| task.token.park(|| raw_park(None))).is_none() {
         std::thread::park();
@@ -69,6 +70,7 @@ pub fn park() {
 }
 
 /// As [`park`], but gives up after `dur`, as [`std::thread::park_timeout`].
+#[inline]
 pub fn park_timeout(dur: Duration) {
     let deadline = Instant::now().checked_add(dur);
     if context::with_task(|task| task.token.park(|| raw_park(deadline))).is_none() {
@@ -76,6 +78,7 @@ pub fn park_timeout(dur: Duration) {
     }
 }
 
+#[inline]
 fn raw_park(deadline: Option<Instant>) -> bool {
     park::park(deadline);
     deadline.is_some_and(|d| Instant::now() >= d)
@@ -83,6 +86,7 @@ fn raw_park(deadline: Option<Instant>) -> bool {
 
 /// Sleeps for at least `dur`, as [`std::thread::sleep`]: a coroutine parks on its worker's
 /// timer; an OS thread sleeps.
+#[inline]
 pub fn sleep(dur: Duration) {
     if !context::in_coroutine() {
         return std::thread::sleep(dur);
@@ -98,6 +102,7 @@ pub fn sleep(dur: Duration) {
 
 /// Puts the calling coroutine behind the other runnable coroutines of its worker; on an OS
 /// thread, `std::thread::yield_now`.
+#[inline]
 pub fn yield_now() {
     park::yield_now();
 }
