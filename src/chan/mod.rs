@@ -154,6 +154,7 @@ unsafe fn instant_as<T>(instant: Instant) -> T {
 impl<T> Sender<T> {
     /// Sends `msg`, blocking while the channel is full (for a rendezvous channel: until a
     /// receiver takes it). Fails, giving `msg` back, when every receiver is gone.
+    #[inline]
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
         let mut msg = Some(msg);
         match self.chan.send(&mut msg, None) {
@@ -220,6 +221,7 @@ impl<T> Sender<T> {
 impl<T> Receiver<T> {
     /// Receives a message, blocking until one is ready. Fails when the channel is empty and
     /// every sender is gone.
+    #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
         let mut out = None;
         match self.recv_into(&mut out, None) {

@@ -34,6 +34,10 @@ const CLASS_ALIGN: usize = 16;
 /// CO9: freed task memory one thread keeps at most. A batch of 100,000 spawns of small
 /// closures frees about 25 MiB; Go keeps freed memory for minutes.
 const CACHE_BYTES: usize = 32 << 20;
+/// `RUSTFLAGS="--cfg weft_no_task_cache"` turns the cache off, so that every task block goes back
+/// to the allocator at once and memory checkers (valgrind, sanitizers, Miri) see every
+/// use-after-free of task memory (arch/testing.md).
+const CACHE_ON: bool = !cfg!(weft_no_task_cache);
 
 /// A counted, shared reference to a task (`Arc<Task<S>>` with weft's allocation, CO9).
 /// `Send + Sync` like the task it points to.
@@ -56,11 +60,13 @@ impl<S: Start> TaskRef<S> {
         // SAFETY: `ptr` is a fresh block of `layout`'s size and alignment (at least), owned by
         // nobody else.
         unsafe { ptr.as_ptr().write(task) };
-        debug_assert_eq!(task_refs(ptr).load(Ordering::Relaxed), 1);
-        TaskRef {
+        let task = TaskRef {
             ptr,
             _owns: PhantomData,
-        }
+        };
+        // This is the one reference, whatever the task was built with.
+        task.refs().store(1, Ordering::Relaxed);
+        task
     }
 }
 
@@ -88,7 +94,8 @@ impl TaskRef {
         // SAFETY: the caller's contract: the pointer is non-null and the task alive, so its
         // count is at least 1 and may be incremented.
         let ptr = unsafe { NonNull::new_unchecked(ptr.cast_mut()) };
-        increment(task_refs(ptr));
+        // SAFETY: as above, the task is alive while we read its count.
+        increment(unsafe { &(*ptr.as_ptr()).refs });
         TaskRef {
             ptr,
             _owns: PhantomData,
@@ -103,15 +110,30 @@ impl<S: ?Sized> TaskRef<S> {
         self.ptr.as_ptr()
     }
 
+    /// The task's reference count.
+    #[inline]
+    fn refs(&self) -> &AtomicUsize {
+        &self.refs
+    }
+
     /// Drops the task and recycles its memory; the count has reached zero.
     #[inline(never)]
     fn drop_slow(&mut self) {
+        /// Gives the block back even if the task's drop unwinds (as `Arc` does).
+        struct Free(NonNull<u8>, Layout);
+        impl Drop for Free {
+            fn drop(&mut self) {
+                // SAFETY: the block came from `alloc_block(self.1)` (in `TaskRef::new`, with
+                // the layout `Layout::for_value` gives back for the same task) and the task in
+                // it has been dropped: nothing uses it any more.
+                unsafe { free_block(self.0, self.1) };
+            }
+        }
         // SAFETY: the count is zero, so this is the last reference: nobody else can reach the
         // task (the acquire fence in `drop` ordered every other holder's use before this).
         unsafe {
-            let layout = Layout::for_value(self.ptr.as_ref());
+            let _free = Free(self.ptr.cast::<u8>(), Layout::for_value(self.ptr.as_ref()));
             std::ptr::drop_in_place(self.ptr.as_ptr());
-            free_block(self.ptr.cast::<u8>(), layout);
         }
     }
 }
@@ -119,7 +141,7 @@ impl<S: ?Sized> TaskRef<S> {
 impl<S: ?Sized> Clone for TaskRef<S> {
     #[inline]
     fn clone(&self) -> TaskRef<S> {
-        increment(task_refs(self.ptr));
+        increment(self.refs());
         TaskRef {
             ptr: self.ptr,
             _owns: PhantomData,
@@ -130,7 +152,7 @@ impl<S: ?Sized> Clone for TaskRef<S> {
 impl<S: ?Sized> Drop for TaskRef<S> {
     #[inline]
     fn drop(&mut self) {
-        if task_refs(self.ptr).fetch_sub(1, Ordering::Release) != 1 {
+        if self.refs().fetch_sub(1, Ordering::Release) != 1 {
             return;
         }
         fence(Ordering::Acquire);
@@ -155,14 +177,6 @@ where
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         (**self).fmt(f)
     }
-}
-
-/// The count of the task `ptr` points to.
-#[inline]
-fn task_refs<'a, S: ?Sized>(ptr: NonNull<Task<S>>) -> &'a AtomicUsize {
-    // SAFETY: callers hold a reference to the task (or created it just now), so it is alive;
-    // the count is an atomic and may be shared.
-    unsafe { &(*ptr.as_ptr()).refs }
 }
 
 #[inline]
@@ -218,7 +232,7 @@ fn class_layout(class: usize) -> Layout {
 
 /// A block for a task of `layout`: a cached one of its class if this thread has one.
 fn alloc_block(layout: Layout) -> NonNull<u8> {
-    let layout = match class_of(layout) {
+    let layout = match class_of(layout).filter(|_| CACHE_ON) {
         Some(class) => {
             let cached = CACHE
                 .try_with(|cache| {
@@ -248,7 +262,7 @@ fn alloc_block(layout: Layout) -> NonNull<u8> {
 /// # Safety
 /// `block` came from `alloc_block(layout)` and nothing uses it any more.
 unsafe fn free_block(block: NonNull<u8>, layout: Layout) {
-    let layout = match class_of(layout) {
+    let layout = match class_of(layout).filter(|_| CACHE_ON) {
         Some(class) => {
             let size = class_layout(class).size();
             // During thread exit the cache may be gone: the allocator takes the block then.
@@ -296,14 +310,16 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(weft_no_task_cache))]
     fn a_freed_block_is_reused_by_the_next_allocation_of_its_class() {
         let layout = Layout::from_size_align(200, 8).unwrap();
         let a = alloc_block(layout);
         // SAFETY: `a` came from `alloc_block(layout)` and is not used any more.
         unsafe { free_block(a, layout) };
-        let b = alloc_block(Layout::from_size_align(250, 8).unwrap());
+        let other = Layout::from_size_align(250, 8).unwrap();
+        let b = alloc_block(other);
         assert_eq!(a, b, "same class, same thread: the cached block comes back");
-        // SAFETY: as above.
-        unsafe { free_block(b, layout) };
+        // SAFETY: `b` came from `alloc_block(other)` and is not used any more.
+        unsafe { free_block(b, other) };
     }
 }

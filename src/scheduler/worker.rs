@@ -88,6 +88,10 @@ pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<TaskRef
         searching: Cell::new(false),
     };
     context::set_worker(&core);
+    // `context::worker()` hands out `&'static Core`: true only because this loop never ends.
+    // If it unwound (a bug), `Core` would be dropped while WORKER still points at it, and its
+    // queued tasks' drops could reach it: abort with a message instead.
+    let _never_unwinds = WorkerUnwindGuard;
     loop {
         match core.next_task().or_else(|| core.search()) {
             Some(task) => {
@@ -498,6 +502,15 @@ impl Core {
         x ^= x << 17;
         self.rng.set(x);
         x
+    }
+}
+
+/// Aborts if the worker loop unwinds (see `run`).
+struct WorkerUnwindGuard;
+
+impl Drop for WorkerUnwindGuard {
+    fn drop(&mut self) {
+        crate::runtime::fatal("a worker loop unwound");
     }
 }
 
