@@ -88,8 +88,33 @@ struct Pool {
 
 struct PoolState {
     jobs: VecDeque<Arc<dyn Job>>,
+    /// Threads started or being started (the B1 bound).
     threads: usize,
+    /// Threads that are running `run_pool_thread`: each runs every queued job before it exits.
+    alive: usize,
     idle: usize,
+}
+
+impl PoolState {
+    /// A submitter's thread failed to start: un-counts it and, unless a running pool thread
+    /// will get to the queue, takes the submitter's own `job` back out (`true`: the caller
+    /// reports the error). A start still in progress elsewhere is not relied on, since it may
+    /// fail too: each submitter answers for its own job, so no job is left queued with no
+    /// thread to run it.
+    fn start_failed(&mut self, job: &Arc<dyn Job>) -> bool {
+        self.threads -= 1;
+        if self.alive > 0 {
+            return false;
+        }
+        match self.jobs.iter().position(|queued| Arc::ptr_eq(queued, job)) {
+            Some(i) => {
+                self.jobs.remove(i);
+                true
+            }
+            // Already taken by a thread that has run it (and may have left since).
+            None => false,
+        }
+    }
 }
 
 fn pool() -> &'static Pool {
@@ -98,6 +123,7 @@ fn pool() -> &'static Pool {
         state: Mutex::new(PoolState {
             jobs: VecDeque::new(),
             threads: 0,
+            alive: 0,
             idle: 0,
         }),
         wake: Condvar::new(),
@@ -163,7 +189,7 @@ where
 fn submit(job: Arc<dyn Job>) -> io::Result<()> {
     let pool = pool();
     let mut state = pool.state.lock();
-    state.jobs.push_back(job);
+    state.jobs.push_back(job.clone());
     if state.idle > 0 {
         pool.wake.notify_one();
         return Ok(());
@@ -176,23 +202,20 @@ fn submit(job: Arc<dyn Job>) -> io::Result<()> {
     let started = std::thread::Builder::new()
         .name("weft-blocking".into())
         .spawn(move || run_pool_thread(pool));
-    if let Err(e) = started {
-        let mut state = pool.state.lock();
-        state.threads -= 1;
-        if state.threads == 0 {
-            // Nobody would ever run the job: take it back out and report.
-            state.jobs.pop_back();
-            return Err(io::Error::new(
-                e.kind(),
-                format!("weft: cannot start a blocking-pool thread: {e}"),
-            ));
-        }
+    if let Err(e) = started
+        && pool.state.lock().start_failed(&job)
+    {
+        return Err(io::Error::new(
+            e.kind(),
+            format!("weft: cannot start a blocking-pool thread: {e}"),
+        ));
     }
     Ok(())
 }
 
 fn run_pool_thread(pool: &'static Pool) {
     let mut state = pool.state.lock();
+    state.alive += 1;
     loop {
         if let Some(job) = state.jobs.pop_front() {
             drop(state);
@@ -205,6 +228,7 @@ fn run_pool_thread(pool: &'static Pool) {
         state.idle -= 1;
         if timed_out && state.jobs.is_empty() {
             state.threads -= 1;
+            state.alive -= 1;
             return;
         }
     }
@@ -225,4 +249,54 @@ fn run_job(job: Arc<dyn Job>) {
     job.run();
     CURRENT_JOB.with(|current| current.borrow_mut().take());
     *header.runner.lock() = Runner::Done;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> Arc<dyn Job> {
+        Arc::new(JobImpl {
+            header: JobHeader {
+                id: ThreadId::new(),
+                runner: Mutex::new(Runner::NotStarted { unparked: false }),
+            },
+            packet: Packet::new(None),
+            f: Mutex::new(Some(|| ())),
+        })
+    }
+
+    /// Two submitters queue a job each and both count a thread; both starts fail. Each takes
+    /// its own job back (the first must not rely on the second's start), so no job is left
+    /// queued with no thread to run it.
+    #[test]
+    fn failed_starts_leave_no_orphaned_job() {
+        let (a, b) = (job(), job());
+        let mut state = PoolState {
+            jobs: VecDeque::from([a.clone(), b.clone()]),
+            threads: 2,
+            alive: 0,
+            idle: 0,
+        };
+        assert!(state.start_failed(&a), "A reports its error");
+        assert!(state.start_failed(&b), "B reports its error");
+        assert!(state.jobs.is_empty());
+        assert_eq!(state.threads, 0);
+    }
+
+    /// With a running pool thread, a failed start leaves the job queued: that thread runs
+    /// every queued job before it exits.
+    #[test]
+    fn a_running_thread_keeps_the_job_of_a_failed_start() {
+        let a = job();
+        let mut state = PoolState {
+            jobs: VecDeque::from([a.clone()]),
+            threads: 2,
+            alive: 1,
+            idle: 0,
+        };
+        assert!(!state.start_failed(&a));
+        assert_eq!(state.jobs.len(), 1);
+        assert_eq!(state.threads, 1);
+    }
 }
