@@ -96,9 +96,10 @@ pub(crate) fn with_worker<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
 pub(crate) fn worker() -> Option<&'static Core> {
     let p = WORKER.with(Cell::get);
     // SAFETY: as in `with_worker`: a non-null WORKER points to the `Core` on this worker
-    // thread's stack, which outlives everything that runs on the thread (the worker loop never
-    // returns while coroutines or callers of this function run on it), so the reference may be
-    // used for as long as the caller runs on this thread; `Core` is only used shared.
+    // thread's stack, which outlives everything that runs on the thread: the worker loop never
+    // returns, and aborts rather than unwind (`WorkerUnwindGuard` in scheduler/worker.rs), so
+    // the `Core` is never dropped while the thread runs. `Core` is not `Sync`, so the reference
+    // stays on this thread, and it is only used shared.
     unsafe { p.as_ref() }
 }
 
