@@ -91,15 +91,16 @@ impl TaskRef {
     /// until this call returns.
     #[inline]
     pub(crate) unsafe fn from_ptr(ptr: *const Task) -> TaskRef {
-        // SAFETY: the caller's contract: the pointer is non-null and the task alive, so its
-        // count is at least 1 and may be incremented.
-        let ptr = unsafe { NonNull::new_unchecked(ptr.cast_mut()) };
-        // SAFETY: as above, the task is alive while we read its count.
-        increment(unsafe { &(*ptr.as_ptr()).refs });
-        TaskRef {
-            ptr,
+        let task = TaskRef {
+            // SAFETY: the caller's contract: the pointer is non-null and the task alive, so its
+            // count is at least 1 and may be incremented.
+            ptr: unsafe { NonNull::new_unchecked(ptr.cast_mut()) },
             _owns: PhantomData,
-        }
+        };
+        // The new reference owns one count (an overflow aborts, so it is never dropped
+        // without it).
+        increment(task.refs());
+        task
     }
 }
 

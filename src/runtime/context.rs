@@ -84,18 +84,14 @@ pub(crate) fn clear_task() {
 /// Runs `f` on the current worker's core, if the caller runs on a worker thread.
 #[inline]
 pub(crate) fn with_worker<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
-    let p = WORKER.with(Cell::get);
-    // SAFETY: a non-null WORKER points to the `Core` on this worker thread's stack, alive for
-    // the whole worker loop, which is the only code (with the coroutines it resumes) that runs
-    // on this thread; `Core` is only used through shared references.
-    (!p.is_null()).then(|| f(unsafe { &*p }))
+    worker().map(f)
 }
 
 /// The current worker's core, if the caller runs on a worker thread.
 #[inline]
 pub(crate) fn worker() -> Option<&'static Core> {
     let p = WORKER.with(Cell::get);
-    // SAFETY: as in `with_worker`: a non-null WORKER points to the `Core` on this worker
+    // SAFETY: a non-null WORKER points to the `Core` on this worker
     // thread's stack, which outlives everything that runs on the thread: the worker loop never
     // returns, and aborts rather than unwind (`WorkerUnwindGuard` in scheduler/worker.rs), so
     // the `Core` is never dropped while the thread runs. `Core` is not `Sync`, so the reference
