@@ -31,8 +31,11 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+// Top-level modules, in the layer order of arch/README.md ("Layers"): a module uses only
+// modules listed below it there (tests/layering.rs checks every `crate::` path).
 pub mod chan;
 mod coroutine;
+mod fatal;
 mod io;
 mod loom;
 mod macros;
@@ -40,6 +43,7 @@ pub mod net;
 pub mod os;
 mod panic;
 mod park;
+mod parker;
 pub mod runtime;
 mod scheduler;
 mod signal;

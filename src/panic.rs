@@ -10,7 +10,7 @@
 use std::backtrace::{Backtrace, BacktraceStatus};
 use std::panic::{self, PanicHookInfo};
 
-use crate::runtime::context;
+use crate::coroutine::current;
 
 /// Installs the hook once per process. Called by every worker before it runs anything (a
 /// worker thread is never panicking at that point), so no coroutine can panic before it.
@@ -22,7 +22,7 @@ pub(crate) fn install_hook() {
 fn install_hook_now() {
     let previous = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
-        if context::in_coroutine() {
+        if current::in_coroutine() {
             report(info);
         } else {
             previous(info);
@@ -31,7 +31,7 @@ fn install_hook_now() {
 }
 
 fn report(info: &PanicHookInfo<'_>) {
-    let Some((name, id)) = context::with_task(|t| (t.display_name().to_owned(), t.id)) else {
+    let Some((name, id)) = current::with_task(|t| (t.display_name().to_owned(), t.id)) else {
         return;
     };
     let message = info.payload_as_str().unwrap_or("Box<dyn Any>");
@@ -53,5 +53,5 @@ fn report(info: &PanicHookInfo<'_>) {
         // `eprint!`, like std's hook, so test harnesses that capture output capture this too.
         eprint!("{text}");
     };
-    context::with_task(|t| t.on_parent_stack(print));
+    current::with_task(|t| t.on_parent_stack(print));
 }

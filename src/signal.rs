@@ -14,7 +14,7 @@
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::runtime::context;
+use crate::coroutine::current;
 
 const SIGNALS: [libc::c_int; 2] = [libc::SIGSEGV, libc::SIGBUS];
 /// Longest part of a coroutine name printed in the overflow report (the report buffer is 512
@@ -107,10 +107,10 @@ pub(crate) fn ensure_altstack() {
 extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    let task = context::task_ptr();
+    let task = current::task_ptr();
     if !task.is_null() {
         // SAFETY: a non-null current task is kept alive by its worker while it runs (see
-        // runtime/context.rs); we only read immutable fields.
+        // coroutine/current.rs); we only read immutable fields.
         let task = unsafe { &*task };
         let (lo, hi) = task.guard();
         if (lo..hi).contains(&addr) {

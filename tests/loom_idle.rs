@@ -38,7 +38,7 @@ use ::loom::sync::{Arc, Condvar, Mutex};
 use ::loom::thread;
 use idle::Idle;
 
-/// A one-token parker, the shape of `park/os.rs` (which loom cannot run: it is a futex).
+/// A one-token parker, the shape of `parker.rs` (which loom cannot run: it is a futex).
 #[derive(Default)]
 struct Parker {
     notified: Mutex<bool>,

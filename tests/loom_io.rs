@@ -1,5 +1,5 @@
 //! Loom models of the readiness protocol of one registered I/O source (io/readiness.rs, R1–R5)
-//! and of the wait loops that use it (`IoSource::do_io` and `do_io_stream`, io/source.rs).
+//! and of the wait loops that use it (`IoSource::do_io` and `do_io_stream`, net/source.rs).
 //!
 //! `src/io/readiness.rs` is compiled here as it is, against a loom facade of the shape of
 //! `src/loom.rs`. What loom cannot run is replaced:
@@ -10,7 +10,7 @@
 //!   *then* calls `set_ready` with `|waiter| waiter.unpark()`, as edge-triggered epoll reports an
 //!   edge only when something newly arrives (driver.rs, `DriverGuard::poll`);
 //! - `park::Unparker` = `Arc<Waiter>`: a one-token mutex-and-condvar parker (the shape of
-//!   `park/os.rs`, which is a futex) that also counts the wake-ups it received. The parker
+//!   `parker.rs`, which is a futex) that also counts the wake-ups it received. The parker
 //!   really blocks, so a lost wake-up shows as a loom deadlock;
 //! - `do_io` = [`do_io`] below, the coroutine branch of `IoSource::do_io` step for step with the
 //!   source already registered (the first-registration branch, IO4, takes no snapshot and clears
@@ -86,7 +86,7 @@ use readiness::{Direction, READ_CLOSED, READABLE, ScheduledIo, WRITABLE};
 // ---------------------------------------------------------------------------------------------
 // The waiter, the socket and the wait loop
 
-/// A one-token parker, the shape of `park/os.rs`: a wake-up that comes first is kept.
+/// A one-token parker, the shape of `parker.rs`: a wake-up that comes first is kept.
 #[derive(Default)]
 struct Parker {
     notified: Mutex<bool>,

@@ -1,5 +1,5 @@
 //! Loom models of the park protocol: the coroutine run state (coroutine/state.rs, P1–P4), the
-//! user park token layered over it (park/token.rs, P6), and the join hand-off
+//! user park token layered over it (coroutine/token.rs, P6), and the join hand-off
 //! (thread/join_state.rs, J1–J4).
 //!
 //! The files of src/ are compiled here as they are, against a loom facade of the same shape
@@ -22,7 +22,7 @@ mod loom {
 mod join_state;
 #[path = "../src/coroutine/state.rs"]
 mod state;
-#[path = "../src/park/token.rs"]
+#[path = "../src/coroutine/token.rs"]
 mod token;
 
 use ::loom::sync::Arc;

@@ -11,7 +11,7 @@
 //! - `crate::park`: one one-token parker per loom thread (`loom::sync::Notify`, which also
 //!   explores a spurious return), and an `Unparker` whose every value has a liveness cell, so
 //!   that touching a node's unparker after its owner left is a loom error (Q3);
-//! - `crate::runtime::fatal`: a panic;
+//! - `crate::fatal`: a panic;
 //! - a deadline: loom has no clock, so the models pass `Instant::now()`, which has passed by
 //!   the time waitq.rs checks it: "the deadline passes while the call waits", racing whatever
 //!   the other threads do.
@@ -107,7 +107,7 @@
 #![allow(dead_code)]
 
 // ---------------------------------------------------------------------------------------------
-// The facade: `crate::loom`, `crate::park` and `crate::runtime` as src/sync/raw/ uses them.
+// The facade: `crate::loom`, `crate::park` and `crate::fatal` as src/sync/raw/ uses them.
 
 mod loom {
     pub(crate) mod sync {
@@ -417,10 +417,10 @@ mod park {
     }
 }
 
-mod runtime {
-    //! `crate::runtime::fatal`: a panic, so loom reports it as a failure of the model.
+mod fatal {
+    //! `crate::fatal`: a panic, so loom reports it as a failure of the model.
 
-    pub(crate) fn fatal(msg: &str) -> ! {
+    pub(crate) fn bug(msg: &str) -> ! {
         if std::thread::panicking() {
             // `Node::wait`'s guard, dropped while loom unwinds a parked thread after a failure
             // (a deadlock, or another thread's failed assertion): the failure is already
@@ -431,7 +431,7 @@ mod runtime {
         panic!("weft fatal error: {msg}");
     }
 
-    pub(crate) fn fatal_user(msg: &str) -> ! {
+    pub(crate) fn user(msg: &str) -> ! {
         panic!("weft fatal error: {msg}");
     }
 }

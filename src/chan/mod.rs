@@ -109,7 +109,7 @@ pub fn never<T>() -> Receiver<T> {
 fn take_back<T>(msg: Option<T>) -> T {
     match msg {
         Some(v) => v,
-        None => crate::runtime::fatal("a channel operation lost track of its message"),
+        None => crate::fatal::bug("a channel operation lost track of its message"),
     }
 }
 

@@ -75,7 +75,7 @@ struct AbortOnUnwind;
 
 impl Drop for AbortOnUnwind {
     fn drop(&mut self) {
-        crate::runtime::fatal("a channel wait unwound while its entries were queued");
+        crate::fatal::bug("a channel wait unwound while its entries were queued");
     }
 }
 

@@ -15,8 +15,12 @@
 //!   force-unwound or freed.
 //! - Panics never cross `resume`: the body runs under `catch_unwind` (join delivers the payload).
 
+pub(crate) mod current;
+mod id;
+pub(crate) mod locals;
 mod state;
 mod task_ref;
+mod token;
 
 use std::cell::{Cell, UnsafeCell};
 use std::panic::{self, AssertUnwindSafe};
@@ -25,13 +29,12 @@ use std::time::Instant;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 
-use crate::park::token::Token;
-use crate::runtime::context;
-use crate::stack::SlabStack;
-use crate::thread::ThreadId;
-use crate::thread::local::Locals;
+use crate::stack::{SlabStack, StackPool};
+pub use id::ThreadId;
+pub(crate) use locals::Locals;
 pub(crate) use state::{RunState, Wake};
 pub(crate) use task_ref::TaskRef;
+use token::Token;
 
 /// Why a coroutine switched back to its worker.
 #[derive(Debug, Clone, Copy)]
@@ -100,11 +103,11 @@ pub(crate) fn build_co<C: Send + 'static>(stack: SlabStack, data: &C, run: fn(&C
     // stack is an ordinary, reported stack overflow.
     let data: *const C = data;
     Co::with_stack(stack, move |yielder: &CoYielder, ()| {
-        context::with_task(|task| task.yielder.set(yielder));
+        current::with_task(|task| task.yielder.set(yielder));
         // CO5: the coroutine owns a reference to its own task for as long as it runs, so a
         // task is never freed under frames that still borrow it (a coroutine parked forever
         // leaks its task along with its stack).
-        let own = context::current_task();
+        let own = current::task();
         // SAFETY: `data` lies inside the task (the caller's contract), which `own` keeps
         // alive until the body returns; this runs on the owner thread (CO4).
         let data = unsafe { &*data };
@@ -112,7 +115,7 @@ pub(crate) fn build_co<C: Send + 'static>(stack: SlabStack, data: &C, run: fn(&C
         // them from unwinding into the worker.
         let ok = panic::catch_unwind(AssertUnwindSafe(|| run(data)));
         if ok.is_err() {
-            crate::runtime::fatal("a coroutine body panicked outside its panic guard");
+            crate::fatal::bug("a coroutine body panicked outside its panic guard");
         }
         // CL1: the coroutine's locals die here, inside it, before its stack goes back. The
         // spawn wrappers have already dropped the ones the user closure created (before
@@ -142,7 +145,7 @@ pub(crate) struct Task<S: ?Sized = dyn Start> {
     pub(crate) name: Option<String>,
     /// Run state (coroutine/state.rs); any thread.
     pub(crate) state: RunState,
-    /// The user park token (park/token.rs); any thread.
+    /// The user park token (coroutine/token.rs); any thread.
     pub(crate) token: Token,
     /// Index of the worker that first resumed it; `NO_OWNER` before (CO4). Written once by that
     /// worker before the first resume, read by wakers after they saw `PARKED`.
@@ -159,7 +162,7 @@ pub(crate) struct Task<S: ?Sized = dyn Start> {
     yielder: Cell<*const CoYielder>,
     /// Sequence number of the armed timer, 0 when none; owner worker only (scheduler/timer.rs).
     pub(crate) timer_seq: AtomicU64,
-    /// The `coroutine_local!` values (thread/local.rs); only the coroutine itself touches them,
+    /// The `coroutine_local!` values (coroutine/locals.rs); only the coroutine itself touches them,
     /// from inside its body, on the owner thread (CO4, CL1). One pointer, null until used.
     pub(crate) locals: Locals,
     /// The closure, until the coroutine is built (owner thread only, CO4).
@@ -232,37 +235,6 @@ impl Task {
         }
     }
 
-    /// Resumes the coroutine on the calling worker. Only the scheduler calls this, on the
-    /// worker that popped the task from its own queues. On the first resume, `hot_stack`
-    /// exchanges the reserved stack for the one to run on (CO8).
-    #[inline]
-    pub(crate) fn resume(
-        &self,
-        worker: usize,
-        hot_stack: impl FnOnce(SlabStack) -> SlabStack,
-    ) -> Resumed {
-        match self.owner.load(Ordering::Relaxed) {
-            NO_OWNER => self.owner.store(worker, Ordering::Release),
-            owner => debug_assert_eq!(owner, worker, "CO4: a started coroutine moved"),
-        }
-        // SAFETY: CO4: we are the owning worker (recorded just above or at the first resume),
-        // the only thread that touches `body`, and no reference into it outlives this call.
-        let body = unsafe { &mut *self.body.get() };
-        if matches!(body, Body::Unstarted { .. }) {
-            self.start(body, hot_stack);
-        }
-        let Body::Started(co) = body else {
-            crate::runtime::fatal("resumed a finished coroutine");
-        };
-        match co.resume(()) {
-            CoroutineResult::Yield(why) => Resumed::Suspended(why),
-            CoroutineResult::Return(()) => match std::mem::replace(body, Body::Finished) {
-                Body::Started(co) => Resumed::Finished(co.into_stack()),
-                _ => unreachable!("matched Started above"),
-            },
-        }
-    }
-
     /// Builds the coroutine on the worker that first runs it (CO4, CO8).
     #[inline]
     fn start(&self, body: &mut Body, hot_stack: impl FnOnce(SlabStack) -> SlabStack) {
@@ -317,20 +289,39 @@ impl Task {
 }
 
 impl TaskRef {
-    /// Makes the task runnable if it is parked (P2/P3). Any thread.
+    /// Resumes the coroutine on the calling worker. Only the scheduler calls this, on the
+    /// worker that popped the task from its own queues. On the first resume, `hot_stack`
+    /// exchanges the reserved stack for the one to run on (CO8).
     #[inline]
-    pub(crate) fn wake(&self) {
-        if self.state.wake() == Wake::Enqueue {
-            crate::scheduler::enqueue_woken(self.clone());
+    pub(crate) fn resume(
+        &self,
+        worker: usize,
+        hot_stack: impl FnOnce(SlabStack) -> SlabStack,
+    ) -> Resumed {
+        match self.owner.load(Ordering::Relaxed) {
+            NO_OWNER => self.owner.store(worker, Ordering::Release),
+            owner => debug_assert_eq!(owner, worker, "CO4: a started coroutine moved"),
         }
-    }
-
-    /// `wake`, spending the caller's reference: when the wake makes the task runnable, that
-    /// reference is the one the run queue gets.
-    #[inline]
-    pub(crate) fn wake_owned(self) {
-        if self.state.wake() == Wake::Enqueue {
-            crate::scheduler::enqueue_woken(self);
+        // SAFETY: CO4: we are the owning worker (recorded just above or at the first resume),
+        // the only thread that touches `body`, and no reference into it outlives this call.
+        let body = unsafe { &mut *self.body.get() };
+        if matches!(body, Body::Unstarted { .. }) {
+            self.start(body, hot_stack);
+        }
+        let Body::Started(co) = body else {
+            crate::fatal::bug("resumed a finished coroutine");
+        };
+        // "Which coroutine am I" answers this task for the length of the resume (with the
+        // reference's own pointer, whose provenance covers the whole task block).
+        current::set(self.as_ptr());
+        let resumed = co.resume(());
+        current::clear();
+        match resumed {
+            CoroutineResult::Yield(why) => Resumed::Suspended(why),
+            CoroutineResult::Return(()) => match std::mem::replace(body, Body::Finished) {
+                Body::Started(co) => Resumed::Finished(co.into_stack()),
+                _ => unreachable!("matched Started above"),
+            },
         }
     }
 }
@@ -346,8 +337,8 @@ impl<S: ?Sized> Drop for Task<S> {
             // Unstarted: the closure is dropped with the task (it is `Send`, so any thread may);
             // the untouched stack goes back.
             Body::Unstarted { stack } => {
-                if let Some(sched) = crate::runtime::try_scheduler() {
-                    sched.stacks.release(stack);
+                if let Some(pool) = StackPool::global() {
+                    pool.release(stack);
                 }
             }
             Body::Finished => {}

@@ -13,7 +13,7 @@
 //!   `try_consume_wake`. So whatever a waker wrote before its wake is visible to the coroutine
 //!   once the wake is consumed, even when that wake found another one pending.
 //! - P4: `WAKE` is a raw, spurious-allowed signal. Every wait built on it rechecks its own
-//!   condition in a loop (the user-visible park token lives in `park/token.rs`).
+//!   condition in a loop (the user-visible park token lives in `coroutine/token.rs`).
 //!
 //! | base      | meaning                                        | who leaves it, how          |
 //! |-----------|------------------------------------------------|-----------------------------|

@@ -191,7 +191,7 @@ fn increment(refs: &AtomicUsize) {
 #[cold]
 #[inline(never)]
 fn overflowed() -> ! {
-    crate::runtime::fatal("a task's reference count overflowed")
+    crate::fatal::bug("a task's reference count overflowed")
 }
 
 /// Freed task blocks of one thread, by size class (CO9).

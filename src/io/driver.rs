@@ -1,6 +1,10 @@
 //! The I/O driver: one mio `Poll` for the whole runtime, polled by whichever idle worker takes
 //! it (no poller thread).
 //!
+//! Generic over the waiter `W` that a source's readiness wakes: the driver stores waiters and
+//! hands the ready ones to the closure its poller passes to `poll` (the scheduler passes its
+//! wake), so it knows nothing of coroutines, parking or the runtime.
+//!
 //! Ground rules (arch/io.md):
 //! - D1: at most one worker polls at a time (`try_lock`). A worker that finds the driver
 //!   taken sleeps on its own parker instead; the polling worker sleeps in `epoll_wait`, and
@@ -22,7 +26,6 @@ use mio::{Events, Interest, Poll, Registry, Token, Waker};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::readiness::{ERROR, READ_CLOSED, READABLE, ScheduledIo, WRITABLE, WRITE_CLOSED};
-use crate::park::Unparker;
 
 /// The token of the driver's own `Waker`; no slot can produce it (slot indexes stay below
 /// `u32::MAX`).
@@ -30,39 +33,37 @@ const WAKER_TOKEN: Token = Token(usize::MAX);
 /// Events taken from the kernel per `epoll_wait`.
 const EVENTS: usize = 1024;
 
-type Io = ScheduledIo<Unparker>;
-
-/// The runtime's I/O driver. `Sync`: any thread registers sources and wakes the poller; one
-/// worker at a time polls (D1).
+/// The runtime's I/O driver, whose sources are waited for by waiters of type `W`. `Sync`: any
+/// thread registers sources and wakes the poller; one worker at a time polls (D1).
 #[derive(Debug)]
-pub(crate) struct Driver {
-    poller: Mutex<Poller>,
+pub(crate) struct Driver<W> {
+    poller: Mutex<Poller<W>>,
     registry: Registry,
     waker: Waker,
-    sources: Mutex<Sources>,
+    sources: Mutex<Sources<W>>,
     /// How many sources are registered: while none is, idle workers sleep on their parkers
     /// and programs without I/O never pay for the driver.
     registered: AtomicUsize,
 }
 
 #[derive(Debug)]
-struct Poller {
+struct Poller<W> {
     poll: Poll,
     events: Events,
     /// Sources with an event in the current batch (kept to reuse its allocation).
-    batch: Vec<(Arc<Io>, usize)>,
+    batch: Vec<(Arc<ScheduledIo<W>>, usize)>,
 }
 
-#[derive(Debug, Default)]
-struct Sources {
-    slots: Vec<Slot>,
+#[derive(Debug)]
+struct Sources<W> {
+    slots: Vec<Slot<W>>,
     free: Vec<u32>,
 }
 
 #[derive(Debug)]
-struct Slot {
+struct Slot<W> {
     generation: u32,
-    io: Option<Arc<Io>>,
+    io: Option<Arc<ScheduledIo<W>>>,
 }
 
 fn token(index: u32, generation: u32) -> Token {
@@ -73,8 +74,8 @@ fn split(token: Token) -> (u32, u32) {
     ((token.0 & 0xffff_ffff) as u32, (token.0 >> 32) as u32)
 }
 
-impl Driver {
-    pub(crate) fn new() -> io::Result<Driver> {
+impl<W> Driver<W> {
+    pub(crate) fn new() -> io::Result<Driver<W>> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let waker = Waker::new(poll.registry(), WAKER_TOKEN)?;
@@ -86,15 +87,18 @@ impl Driver {
             }),
             registry,
             waker,
-            sources: Mutex::new(Sources::default()),
+            sources: Mutex::new(Sources {
+                slots: Vec::new(),
+                free: Vec::new(),
+            }),
             registered: AtomicUsize::new(0),
         })
     }
 
     /// Registers `fd` for read and write readiness, edge-triggered. The caller keeps `fd` open
     /// until it calls `deregister` (D3).
-    pub(crate) fn register(&self, fd: RawFd) -> io::Result<(Arc<Io>, Token)> {
-        let io = Arc::new(Io::default());
+    pub(crate) fn register(&self, fd: RawFd) -> io::Result<(Arc<ScheduledIo<W>>, Token)> {
+        let io = Arc::new(ScheduledIo::default());
         let (index, generation) = {
             let mut sources = self.sources.lock();
             match sources.free.pop() {
@@ -155,7 +159,7 @@ impl Driver {
     /// (A source is registered by a coroutine or thread before anyone waits for it, and a
     /// coroutine's worker checks the count when it next goes idle, after its coroutine's
     /// wait began.)
-    pub(crate) fn try_lock(&self) -> Option<DriverGuard<'_>> {
+    pub(crate) fn try_lock(&self) -> Option<DriverGuard<'_, W>> {
         if !self.is_in_use() {
             return None;
         }
@@ -177,15 +181,16 @@ impl Driver {
 
 /// The right to poll (D1). Dropping it lets another worker poll.
 #[derive(Debug)]
-pub(crate) struct DriverGuard<'a> {
-    driver: &'a Driver,
-    poller: MutexGuard<'a, Poller>,
+pub(crate) struct DriverGuard<'a, W> {
+    driver: &'a Driver<W>,
+    poller: MutexGuard<'a, Poller<W>>,
 }
 
-impl DriverGuard<'_> {
-    /// Waits up to `timeout` (`None`: until an event or a wake) and wakes the waiters of
-    /// every source that became ready. Returns how many source events were dispatched.
-    pub(crate) fn poll(&mut self, timeout: Option<Duration>) -> usize {
+impl<W> DriverGuard<'_, W> {
+    /// Waits up to `timeout` (`None`: until an event or a wake) and passes the waiters of
+    /// every source that became ready to `wake`. Returns how many source events were
+    /// dispatched.
+    pub(crate) fn poll(&mut self, timeout: Option<Duration>, mut wake: impl FnMut(W)) -> usize {
         let Poller {
             poll,
             events,
@@ -218,7 +223,7 @@ impl DriverGuard<'_> {
         }
         let n = batch.len();
         for (io, ready) in batch.drain(..) {
-            io.set_ready(ready, |waiter| waiter.unpark());
+            io.set_ready(ready, &mut wake);
         }
         n
     }

@@ -1,12 +1,10 @@
-//! I/O over mio: the driver that polls for readiness, and registered sources whose operations
-//! park the calling coroutine instead of blocking its worker (arch/io.md).
+//! I/O readiness over mio: the driver that polls for it and the per-source readiness state
+//! with its waiters (arch/io.md). Generic over the waiter type, so this layer knows nothing of
+//! coroutines or parking: the blocking sockets built on it, and their wait loop, are in
+//! `net/` (net/source.rs).
 
-pub(crate) mod dgram_sys;
 mod driver;
 pub(crate) mod readiness;
-mod source;
-pub(crate) mod stream_sys;
 
 pub(crate) use driver::Driver;
-pub(crate) use readiness::Direction;
-pub(crate) use source::IoSource;
+pub(crate) use readiness::{Direction, ScheduledIo};

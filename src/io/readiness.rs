@@ -16,7 +16,7 @@
 //!   (`cancel`), so a stale entry never outlives its wait.
 //!
 //! The waiter type is generic so that the loom model (tests/loom_io.rs) runs this very file
-//! with its own waiters; the runtime uses `park::Unparker`.
+//! with its own waiters; the runtime's waiters are coroutines (`TaskRef`, scheduler/mod.rs).
 
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};

@@ -45,7 +45,7 @@ where
 /// every `spawn_blocking` job, a resolution waits its turn when all the pool's threads are
 /// busy.
 pub(crate) fn resolve<A: ToSocketAddrs>(addr: &A) -> io::Result<Vec<SocketAddr>> {
-    if crate::runtime::context::in_coroutine()
+    if crate::coroutine::current::in_coroutine()
         && let Some(name) = host_name(addr)
         && let Ok(resolved) = on_pool(name)
     {

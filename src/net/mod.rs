@@ -57,7 +57,7 @@ macro_rules! fd_conversions {
                     let _ = io.set_nonblocking(true);
                 }
                 $weft {
-                    inner: $crate::io::IoSource::adopt(io),
+                    inner: $crate::net::IoSource::adopt(io),
                 }
             }
         }
@@ -158,9 +158,14 @@ pub(crate) fn restore_kept_mode<T>(
     }
 }
 
+pub(crate) mod dgram_sys;
 mod lookup;
+mod source;
+pub(crate) mod stream_sys;
 mod tcp;
 mod udp;
+
+pub(crate) use source::IoSource;
 
 pub use lookup::lookup_host;
 /// std's address and option types, re-exported so that `use weft::net::…` covers a port.

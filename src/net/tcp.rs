@@ -5,7 +5,8 @@ use std::net::{self, Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
-use crate::io::{Direction, IoSource, stream_sys};
+use super::{IoSource, stream_sys};
+use crate::io::Direction;
 
 use super::{connect_progress, each_addr, restore_kept_mode, restore_mode};
 

@@ -4,7 +4,8 @@ use std::io;
 use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::io::{Direction, IoSource, dgram_sys};
+use super::{IoSource, dgram_sys};
+use crate::io::Direction;
 
 use super::{each_addr, restore_kept_mode};
 

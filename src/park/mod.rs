@@ -6,21 +6,21 @@
 //!
 //! Inside a coroutine, [`park`] switches to the worker, which commits the park after the
 //! switch (P1, coroutine/state.rs); the worker thread goes on with other coroutines. On a plain
-//! OS thread, [`park`] blocks the thread on its private `OsParker` (park/os.rs). The two kinds
+//! OS thread, [`park`] blocks the thread on its private `OsParker` (parker.rs). The two kinds
 //! of waiter mix freely: an `Unparker` wakes either.
 //!
-//! The invariants P1–P6 are stated in arch/park.md.
-
-pub(crate) mod os;
-pub(crate) mod token;
+//! The user's park token (`weft::thread::park`, P6) is parked on and set through
+//! [`park_token`] and [`unpark_token`], over the same raw park.
+//!
+//! The invariants P1–P9 are stated in arch/park.md.
 
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::coroutine::{Suspend, Task, TaskRef};
-use crate::runtime::context;
-use os::OsParker;
+use crate::coroutine::{Suspend, Task, TaskRef, current};
+use crate::parker::OsParker;
+use crate::scheduler;
 
 thread_local! {
     /// The private parker of this OS thread (only used outside coroutines).
@@ -49,7 +49,7 @@ impl Unparker {
     #[inline]
     pub(crate) fn unpark(self) {
         match self {
-            Unparker::Coroutine(task) => task.wake_owned(),
+            Unparker::Coroutine(task) => scheduler::wake_owned(task),
             Unparker::Thread(parker) => {
                 // A plain thread's parker never polls the I/O driver.
                 parker.unpark();
@@ -62,7 +62,7 @@ impl Unparker {
 /// The unparker of the caller: its coroutine if it runs in one, else its OS thread.
 #[inline]
 pub(crate) fn current() -> Unparker {
-    match context::current_task() {
+    match current::task() {
         Some(task) => Unparker::Coroutine(task),
         None => match os_parker() {
             Some(parker) => Unparker::Thread(parker),
@@ -110,7 +110,7 @@ impl LocalUnparker {
 /// The caller's [`LocalUnparker`], to be kept on the caller's own stack frame (P8).
 #[inline]
 pub(crate) fn current_local() -> LocalUnparker {
-    match context::task_ptr_in_coroutine() {
+    match current::task_nonnull() {
         Some(task) => LocalUnparker::Coroutine(task),
         None => LocalUnparker::Other(current()),
     }
@@ -119,7 +119,7 @@ pub(crate) fn current_local() -> LocalUnparker {
 /// Blocks the caller until it is unparked, `deadline` passes, or a spurious wake-up (P4).
 #[inline]
 pub(crate) fn park(deadline: Option<Instant>) {
-    if context::with_task(|task| park_coroutine(task, deadline)).is_some() {
+    if current::with_task(|task| park_coroutine(task, deadline)).is_some() {
         return;
     }
     match (os_parker(), deadline) {
@@ -145,7 +145,28 @@ fn park_coroutine(task: &Task, deadline: Option<Instant>) {
     task.suspend(Suspend::Park(deadline));
     if deadline.is_some() {
         // T2: if the wake came from elsewhere, the timer is now stale.
-        context::with_worker(|core| core.timers.borrow_mut().disarm(task));
+        scheduler::disarm_timer(task);
+    }
+}
+
+/// P6: waits on the current coroutine's user park token until it is set (consuming it) or
+/// `deadline` passes. Returns `false` at once, without waiting, outside coroutines.
+#[inline]
+pub(crate) fn park_token(deadline: Option<Instant>) -> bool {
+    current::with_task(|task| {
+        task.token.park(|| {
+            park(deadline);
+            deadline.is_some_and(|d| Instant::now() >= d)
+        })
+    })
+    .is_some()
+}
+
+/// P6: sets `task`'s user park token, and wakes the coroutine if it waits on it. Any thread.
+#[inline]
+pub(crate) fn unpark_token(task: &TaskRef) {
+    if task.token.unpark() {
+        scheduler::wake(task);
     }
 }
 
@@ -178,7 +199,7 @@ fn park_while_panicking(task: &Task, deadline: Option<Instant>) {
         }
         // The worker is blocked here, so it would never poll for I/O: if this coroutine
         // waits for a socket (and it is the only worker), nobody else would see the event.
-        if context::with_worker(|core| core.poll_io_now()).unwrap_or(0) > 0 {
+        if scheduler::poll_io_now() > 0 {
             continue;
         }
         let nap = deadline.map_or(pause, |d| pause.min(d - now));
@@ -191,9 +212,9 @@ fn park_while_panicking(task: &Task, deadline: Option<Instant>) {
 /// thread, `std::thread::yield_now`. A panicking coroutine does not switch (P7).
 #[inline]
 pub(crate) fn yield_now() {
-    match context::with_task(|task| {
+    match current::with_task(|task| {
         // Alone on its worker, a yield would be resumed at once: skip the two switches.
-        if context::with_worker(|core| core.yield_returns_at_once()) == Some(true) {
+        if scheduler::yield_returns_at_once() {
             return;
         }
         if !std::thread::panicking() {

@@ -1,4 +1,4 @@
-//! The runtime: configuration, the lazily started global scheduler, and fatal errors.
+//! The runtime: its configuration, and the lazy, once-only start of the scheduler with it.
 //!
 //! The runtime starts on the first spawn. Its configuration comes from [`Builder`] if the
 //! program calls [`Builder::init`] before that, else from the environment:
@@ -12,26 +12,15 @@
 //! An invalid value is reported by the first spawn as an `io::Error` naming the variable
 //! (`thread::spawn` and `go!` panic with that message, like `std::thread::spawn`).
 
-pub(crate) mod context;
-
 use std::io;
 use std::sync::OnceLock;
 
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Config, Scheduler};
 pub use crate::stack::StackGuard;
 use crate::stack::{DEFAULT_STACK_SIZE, round_stack_size};
 
 /// Most worker threads accepted.
 const MAX_WORKERS: usize = 1024;
-
-/// The resolved configuration of the runtime.
-#[derive(Debug, Clone)]
-pub(crate) struct Config {
-    pub(crate) workers: usize,
-    /// Default usable stack size, page-rounded.
-    pub(crate) stack_size: usize,
-    pub(crate) stack_guard: StackGuard,
-}
 
 /// Explicit configuration of the global runtime, used instead of the environment.
 ///
@@ -212,35 +201,4 @@ fn start_slow() -> io::Result<&'static Scheduler> {
         Ok(s) => Ok(s),
         Err((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
     }
-}
-
-/// The global scheduler, if it runs.
-#[inline]
-pub(crate) fn try_scheduler() -> Option<&'static Scheduler> {
-    RUNTIME.get().and_then(|r| r.as_ref().ok().copied())
-}
-
-/// The global scheduler; only called where a coroutine exists, hence the runtime runs.
-#[inline]
-pub(crate) fn scheduler() -> &'static Scheduler {
-    match try_scheduler() {
-        Some(s) => s,
-        None => fatal("a coroutine exists but the runtime does not"),
-    }
-}
-
-/// Aborts for an error in user code that cannot be reported anywhere else (std aborts in the
-/// same situations for threads).
-#[cold]
-pub(crate) fn fatal_user(msg: &str) -> ! {
-    eprintln!("weft: fatal: {msg}; aborting");
-    std::process::abort()
-}
-
-/// Reports a broken runtime invariant and aborts: after such a bug, going on could corrupt
-/// memory, and unwinding through a worker would take every coroutine on it down silently.
-#[cold]
-pub(crate) fn fatal(msg: &str) -> ! {
-    eprintln!("weft: internal error: {msg}; aborting");
-    std::process::abort()
 }

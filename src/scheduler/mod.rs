@@ -11,23 +11,47 @@
 //!   and `fresh` take turns (odd ticks look at `fresh` first, even ticks at `ready`);
 //!   `yielded` otherwise only when nothing else is runnable.
 //! - S4–S7: idle/search protocol, see `idle.rs`.
+//!
+//! This layer owns the one scheduler of the process ([`global`]), the worker the caller runs
+//! on (`current.rs`), and the wake of a parked coroutine ([`wake`]): everything that puts a
+//! coroutine on a queue. The runtime above it decides when it starts and with what [`Config`].
 
+mod current;
 mod idle;
 mod timer;
 mod worker;
 
 use std::io;
+use std::sync::OnceLock;
 use std::sync::atomic::{Ordering, fence};
 
 use crossbeam_deque::{Injector, Stealer, Worker};
 
-use crate::coroutine::TaskRef;
+use crate::coroutine::{Task, TaskRef, Wake};
 use crate::io::Driver;
-use crate::park::os::OsParker;
-use crate::runtime::{Config, context};
-use crate::stack::StackPool;
+use crate::parker::OsParker;
+use crate::stack::{SlabStack, StackGuard, StackPool};
 use idle::Idle;
-pub(crate) use worker::Core;
+use worker::Core;
+
+/// What the scheduler is started with; resolved by the runtime (`runtime::Builder`, the
+/// `WEFT_*` variables).
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) workers: usize,
+    /// Default usable stack size, page-rounded.
+    pub(crate) stack_size: usize,
+    pub(crate) stack_guard: StackGuard,
+}
+
+/// The scheduler of the process, once started.
+static GLOBAL: OnceLock<&'static Scheduler> = OnceLock::new();
+
+/// The scheduler of the process, if it has started.
+#[inline]
+pub(crate) fn global() -> Option<&'static Scheduler> {
+    GLOBAL.get().copied()
+}
 
 /// The parts of a worker that other threads reach.
 #[derive(Debug)]
@@ -40,18 +64,59 @@ pub(crate) struct Remote {
     parker: OsParker,
 }
 
+/// Makes `task` runnable if it is parked (P2, P3). Any thread.
+#[inline]
+pub(crate) fn wake(task: &TaskRef) {
+    if task.state.wake() == Wake::Enqueue {
+        enqueue_woken(task.clone());
+    }
+}
+
+/// [`wake`], spending the caller's reference: when the wake makes the task runnable, that
+/// reference is the one the run queue gets.
+#[inline]
+pub(crate) fn wake_owned(task: TaskRef) {
+    if task.state.wake() == Wake::Enqueue {
+        enqueue_woken(task);
+    }
+}
+
 /// Makes a woken, started coroutine runnable on its owner: straight into the `runnext` slot
 /// when the waker runs on that worker (the hand-off of a channel or a lock), else through the
 /// owner's inbox (S2). The hot path of every wake, so it reads the worker once and is inlined.
 #[inline]
-pub(crate) fn enqueue_woken(task: TaskRef) {
+fn enqueue_woken(task: TaskRef) {
     let Some(owner) = task.owner() else {
-        crate::runtime::fatal("woke a coroutine that never started");
+        crate::fatal::bug("woke a coroutine that never started");
     };
-    match context::worker() {
+    match current::worker() {
         Some(core) if core.index() == owner => core.push_woken_local(task),
-        _ => crate::runtime::scheduler().enqueue_remote(owner, task),
+        _ => match global() {
+            Some(sched) => sched.enqueue_remote(owner, task),
+            None => crate::fatal::bug("a coroutine exists but the scheduler does not"),
+        },
     }
+}
+
+/// T2: the current coroutine's park ended; its timer, if one is armed, is now stale. Called by
+/// the coroutine itself, on its worker.
+#[inline]
+pub(crate) fn disarm_timer(task: &Task) {
+    current::with_worker(|core| core.timers.borrow_mut().disarm(task));
+}
+
+/// Collects I/O events without waiting, if the caller is a worker and no other worker is
+/// polling (P7: a worker blocked by a panicking coroutine still serves sockets). Returns how
+/// many sources had events.
+pub(crate) fn poll_io_now() -> usize {
+    current::with_worker(|core| core.poll_io_now()).unwrap_or(0)
+}
+
+/// Whether a yield of the current coroutine would be resumed at once, no other coroutine of
+/// its worker being runnable (`Core::yield_returns_at_once`); `false` off a worker.
+#[inline]
+pub(crate) fn yield_returns_at_once() -> bool {
+    current::with_worker(|core| core.yield_returns_at_once()) == Some(true)
 }
 
 /// The scheduler shared by all workers; lives for the rest of the process once started.
@@ -61,14 +126,15 @@ pub(crate) struct Scheduler {
     /// Unstarted coroutines spawned from outside the workers.
     injector: Injector<TaskRef>,
     idle: Idle,
-    /// Polled by one idle worker at a time (arch/io.md, D1).
-    pub(crate) driver: Driver,
-    pub(crate) stacks: StackPool,
+    /// Polled by one idle worker at a time (arch/io.md, D1); its waiters are coroutines.
+    pub(crate) driver: Driver<TaskRef>,
+    stacks: &'static StackPool,
     pub(crate) config: Config,
 }
 
 impl Scheduler {
-    /// Builds the scheduler and starts its worker threads.
+    /// Builds the scheduler, starts its worker threads and makes it the [`global`] one. The
+    /// runtime calls this once.
     pub(crate) fn start(config: Config) -> io::Result<&'static Scheduler> {
         let n = config.workers;
         let driver = Driver::new().map_err(|e| {
@@ -88,7 +154,7 @@ impl Scheduler {
             injector: Injector::new(),
             idle: Idle::new(n),
             driver,
-            stacks: StackPool::new(config.stack_guard),
+            stacks: StackPool::start_global(config.stack_guard),
             config,
         }));
         for (index, fresh) in queues.into_iter().enumerate() {
@@ -102,7 +168,19 @@ impl Scheduler {
                     )
                 })?;
         }
+        // Only the first start becomes the global one; the runtime starts once anyway.
+        let _ = GLOBAL.set(sched);
         Ok(sched)
+    }
+
+    /// A stack for a new coroutine of `usable` bytes (already rounded): from the current
+    /// worker's cache when called on a worker, else from the pool.
+    #[inline]
+    pub(crate) fn alloc_stack(&self, usable: usize) -> io::Result<SlabStack> {
+        match current::with_worker(|core| core.alloc_stack(usable)) {
+            Some(stack) => stack,
+            None => self.stacks.alloc(usable),
+        }
     }
 
     /// Queues a new (unstarted) coroutine: on the current worker's `fresh` deque when called
@@ -110,7 +188,7 @@ impl Scheduler {
     #[inline]
     pub(crate) fn spawn(&self, task: TaskRef) {
         let mut task = Some(task);
-        context::with_worker(|core| core.push_fresh(task.take().expect("taken once")));
+        current::with_worker(|core| core.push_fresh(task.take().expect("taken once")));
         if let Some(task) = task {
             self.injector.push(task);
         }

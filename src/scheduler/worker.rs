@@ -1,8 +1,8 @@
 //! The worker loop: find a runnable coroutine, resume it, act on why it switched back.
 //!
 //! `Core` is the worker's own state. It lives on the worker thread's stack and is reached only
-//! from that thread: by the loop, and by coroutines it resumes (through
-//! `runtime::context::with_worker`) for local spawns, local wakes and timers. No `RefCell`
+//! from that thread: by the loop, and by coroutines it resumes (through `current.rs`) for
+//! local spawns, local wakes and timers. No `RefCell`
 //! borrow is held across a resume, so those re-entrant uses never overlap.
 
 use std::cell::{Cell, RefCell};
@@ -13,9 +13,8 @@ use std::time::Instant;
 use crossbeam_deque::{Steal, Worker};
 
 use super::timer::Timers;
-use super::{Remote, Scheduler};
+use super::{Remote, Scheduler, current, wake_owned};
 use crate::coroutine::{Resumed, Suspend, TaskRef, Wake};
-use crate::runtime::context;
 use crate::stack::SlabStack;
 
 /// S3: how often the worker looks at the global queue, its inbox and its timers first.
@@ -87,8 +86,8 @@ pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<TaskRef
         ),
         searching: Cell::new(false),
     };
-    context::set_worker(&core);
-    // `context::worker()` hands out `&'static Core`: true only because this loop never ends.
+    current::set_worker(&core);
+    // `current::worker()` hands out `&'static Core`: true only because this loop never ends.
     // If it unwound (a bug), `Core` would be dropped while WORKER still points at it, and its
     // queued tasks' drops could reach it: abort with a message instead.
     let _never_unwinds = WorkerUnwindGuard;
@@ -371,7 +370,7 @@ impl Core {
             Some(mut driver) => {
                 let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
                 self.remote.parker.park_polling(|| {
-                    driver.poll(timeout);
+                    driver.poll(timeout, wake_owned);
                 });
             }
             None => {
@@ -396,7 +395,7 @@ impl Core {
     /// Returns how many sources had events.
     pub(crate) fn poll_io_now(&self) -> usize {
         match self.sched.driver.try_lock() {
-            Some(mut driver) => driver.poll(Some(std::time::Duration::ZERO)),
+            Some(mut driver) => driver.poll(Some(std::time::Duration::ZERO), wake_owned),
             None => 0,
         }
     }
@@ -414,7 +413,6 @@ impl Core {
     /// `next_task`.
     fn run_task(&self, task: TaskRef) -> Option<TaskRef> {
         task.state.transition_to_running();
-        context::set_task(task.as_ptr());
         let outcome = loop {
             match task.resume(self.index, |reserved| self.hot_stack(reserved)) {
                 Resumed::Suspended(Suspend::Park(deadline)) => {
@@ -428,7 +426,6 @@ impl Core {
                 Resumed::Finished(stack) => break Outcome::Finished(stack),
             }
         };
-        context::clear_task();
         match outcome {
             // T1: the timer is armed after the park committed.
             Outcome::Parked(Some(deadline)) => self.timers.borrow_mut().arm(deadline, task),
@@ -510,7 +507,7 @@ struct WorkerUnwindGuard;
 
 impl Drop for WorkerUnwindGuard {
     fn drop(&mut self) {
-        crate::runtime::fatal("a worker loop unwound");
+        crate::fatal::bug("a worker loop unwound");
     }
 }
 

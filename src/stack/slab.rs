@@ -102,7 +102,8 @@ struct Synced {
     mprotect_guards: usize,
 }
 
-/// The process-wide pool of stack slots. `Sync`; allocation and release take one short lock.
+/// The process-wide pool of stack slots (one per process, [`StackPool::global`]). `Sync`;
+/// allocation and release take one short lock.
 #[derive(Debug)]
 pub(crate) struct StackPool {
     mode: StackGuard,
@@ -114,9 +115,23 @@ pub(crate) struct StackPool {
     live: AtomicUsize,
 }
 
+/// The process's pool, once the runtime has started (`StackPool::start_global`).
+static GLOBAL: OnceLock<StackPool> = OnceLock::new();
+
 impl StackPool {
+    /// The process's pool, built with `mode` on the first call (the runtime starts once); later
+    /// calls return the same pool.
+    pub(crate) fn start_global(mode: StackGuard) -> &'static StackPool {
+        GLOBAL.get_or_init(|| StackPool::new(mode))
+    }
+
+    /// The process's pool, if the runtime has started.
+    pub(crate) fn global() -> Option<&'static StackPool> {
+        GLOBAL.get()
+    }
+
     /// Builds the pool, resolving `Auto` by probing the kernel.
-    pub(crate) fn new(mode: StackGuard) -> StackPool {
+    fn new(mode: StackGuard) -> StackPool {
         let mode = match mode {
             StackGuard::Auto if madvise_guard_supported() => StackGuard::Madvise,
             StackGuard::Auto => StackGuard::Mprotect,

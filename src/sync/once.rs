@@ -5,7 +5,7 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::raw::once::{RawOnce, Seen};
-use crate::runtime::context;
+use crate::coroutine::current;
 
 /// A one-time initialisation with std's API and poisoning.
 ///
@@ -43,7 +43,7 @@ fn caller_id() -> usize {
     thread_local! {
         static MARK: u8 = const { 0 };
     }
-    let task = context::task_ptr();
+    let task = current::task_ptr();
     if task.is_null() {
         MARK.try_with(|m| std::ptr::from_ref(m).addr())
             .unwrap_or(usize::MAX)

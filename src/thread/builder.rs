@@ -7,7 +7,8 @@ use std::sync::Arc;
 use super::join::{Packet, Spawned};
 use super::{JoinHandle, Scope, ScopedJoinHandle, Thread, ThreadId};
 use crate::coroutine::{Start, StartCell, Task, TaskRef};
-use crate::runtime::{self, context};
+use crate::runtime;
+use crate::scheduler::Scheduler;
 use crate::stack::round_stack_size;
 
 /// Closures larger than this are boxed at spawn (see `Builder::spawn`).
@@ -79,10 +80,10 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let task = self.new_task(Spawned::new(f))?;
+        let (sched, task) = self.new_task(Spawned::new(f))?;
         let thread = Thread::from_task(task.clone().erase());
         let handle = JoinHandle::new(thread, task.tail().packet());
-        runtime::scheduler().spawn(task.erase());
+        sched.spawn(task.erase());
         Ok(handle)
     }
 
@@ -127,24 +128,25 @@ impl Builder {
 
     /// Creates the coroutine and queues it.
     fn spawn_body(self, body: impl FnOnce() + Send + 'static) -> io::Result<Thread> {
-        let task = self.new_task(StartCell::new(body))?.erase();
+        let (sched, task) = self.new_task(StartCell::new(body))?;
+        let task = task.erase();
         let thread = Thread::from_task(task.clone());
-        runtime::scheduler().spawn(task);
+        sched.spawn(task);
         Ok(thread)
     }
 
     /// Creates an unstarted coroutine (starting the runtime if needed) with a stack of the
-    /// requested size.
-    fn new_task<S: Start>(self, start: S) -> io::Result<TaskRef<S>> {
+    /// requested size; returns it with the scheduler to queue it on.
+    fn new_task<S: Start>(self, start: S) -> io::Result<(&'static Scheduler, TaskRef<S>)> {
         let sched = runtime::start()?;
         let usable = match self.stack_size {
             Some(n) => round_stack_size(n)?,
             None => sched.config.stack_size,
         };
-        let stack = match context::with_worker(|core| core.alloc_stack(usable)) {
-            Some(stack) => stack?,
-            None => sched.stacks.alloc(usable)?,
-        };
-        Ok(Task::create(ThreadId::new(), self.name, stack, start))
+        let stack = sched.alloc_stack(usable)?;
+        Ok((
+            sched,
+            Task::create(ThreadId::new(), self.name, stack, start),
+        ))
     }
 }

@@ -45,7 +45,7 @@ impl<T> Packet<T> {
         let result = panic::catch_unwind(AssertUnwindSafe(f));
         // CL1: a coroutine's locals are dropped before its result is published, so a join
         // returns after their destructors ran (no-op on a `spawn_blocking` pool thread).
-        super::local::destroy_current();
+        crate::coroutine::locals::destroy_current();
         // SAFETY: J1: the result is not published yet, so the joiner does not read it.
         unsafe { *self.result.get() = Some(result) };
         match self.state.complete() {
@@ -86,7 +86,7 @@ impl<T> Packet<T> {
         // not touch it again; J3: we are the only reader.
         match unsafe { (*self.result.get()).take() } {
             Some(result) => result,
-            None => crate::runtime::fatal("a finished coroutine left no result"),
+            None => crate::fatal::bug("a finished coroutine left no result"),
         }
     }
 
@@ -110,7 +110,7 @@ impl<T> Drop for Packet<T> {
 /// (and would leave a scope waiting forever): abort, as std does for threads.
 fn drop_result<T>(result: Option<std::thread::Result<T>>) {
     if result.is_some() && panic::catch_unwind(AssertUnwindSafe(move || drop(result))).is_err() {
-        crate::runtime::fatal_user("a coroutine's result panicked on drop");
+        crate::fatal::user("a coroutine's result panicked on drop");
     }
 }
 

@@ -23,16 +23,17 @@ mod scope;
 
 use std::time::{Duration, Instant};
 
+pub use crate::coroutine::ThreadId;
 pub use blocking::spawn_blocking;
 pub(crate) use blocking::try_spawn_blocking;
 pub use builder::Builder;
-pub use handle::{Thread, ThreadId};
+pub use handle::Thread;
 pub use join::{JoinHandle, ScopedJoinHandle};
 pub use local::{AccessError, LocalKey};
 pub use scope::{Scope, scope};
 
+use crate::coroutine::current;
 use crate::park;
-use crate::runtime::context;
 
 /// Spawns a coroutine, as [`std::thread::spawn`]; `go!` is the short spelling.
 ///
@@ -52,7 +53,7 @@ where
 
 /// The handle of the calling coroutine, or of the calling OS thread outside coroutines.
 pub fn current() -> Thread {
-    match context::current_task() {
+    match current::task() {
         Some(task) => Thread::from_task(task),
         None => blocking::current_job().unwrap_or_else(Thread::current_os),
     }
@@ -64,7 +65,7 @@ pub fn current() -> Thread {
 /// `std::thread::park`. May return spuriously, like std.
 #[inline]
 pub fn park() {
-    if context::with_task(|task| task.token.park(|| raw_park(None))).is_none() {
+    if !park::park_token(None) {
         std::thread::park();
     }
 }
@@ -73,22 +74,16 @@ pub fn park() {
 #[inline]
 pub fn park_timeout(dur: Duration) {
     let deadline = Instant::now().checked_add(dur);
-    if context::with_task(|task| task.token.park(|| raw_park(deadline))).is_none() {
+    if !park::park_token(deadline) {
         std::thread::park_timeout(dur);
     }
-}
-
-#[inline]
-fn raw_park(deadline: Option<Instant>) -> bool {
-    park::park(deadline);
-    deadline.is_some_and(|d| Instant::now() >= d)
 }
 
 /// Sleeps for at least `dur`, as [`std::thread::sleep`]: a coroutine parks on its worker's
 /// timer; an OS thread sleeps.
 #[inline]
 pub fn sleep(dur: Duration) {
-    if !context::in_coroutine() {
+    if !current::in_coroutine() {
         return std::thread::sleep(dur);
     }
     let deadline = Instant::now().checked_add(dur);

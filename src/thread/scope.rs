@@ -35,7 +35,7 @@ pub(crate) struct ScopeData {
 impl ScopeData {
     pub(crate) fn increment(&self) {
         if self.running.fetch_add(1, Ordering::Relaxed) > usize::MAX / 2 {
-            crate::runtime::fatal("too many scoped coroutines");
+            crate::fatal::bug("too many scoped coroutines");
         }
     }
 

@@ -56,7 +56,7 @@ impl RawRwLock {
                 return false;
             }
             let Some(next) = s.checked_add(READER) else {
-                crate::runtime::fatal_user("RwLock: too many concurrent readers");
+                crate::fatal::user("RwLock: too many concurrent readers");
             };
             match self
                 .state

@@ -80,7 +80,7 @@ struct AbortOnUnwind;
 
 impl Drop for AbortOnUnwind {
     fn drop(&mut self) {
-        crate::runtime::fatal("a lock wait unwound while its node was queued");
+        crate::fatal::bug("a lock wait unwound while its node was queued");
     }
 }
 

@@ -8,7 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{SocketAddr, restore_mode};
-use crate::io::{Direction, IoSource};
+use crate::io::Direction;
+use crate::net::IoSource;
 
 /// A Unix domain datagram socket: `std::os::unix::net::UnixDatagram` with the same methods.
 ///
@@ -25,7 +26,7 @@ use crate::io::{Direction, IoSource};
 /// Differences from std: the non-blocking flag of `set_nonblocking` belongs to this handle,
 /// not to the socket, so a `try_clone` starts out blocking (in std the two share the flag).
 /// A `send_to` to a socket whose receive queue is full, from a socket *not connected* to it,
-/// retries in a busy loop until the receiver makes room (Linux reports such a sender writable
+/// retries in a busy loop (IO5) until the receiver makes room (Linux reports such a sender writable
 /// although its send fails with `EAGAIN`; std's blocking send sleeps in the kernel instead):
 /// `connect` first when the receiver may fall behind.
 pub struct UnixDatagram {
@@ -180,7 +181,7 @@ impl UnixDatagram {
     }
 }
 
-/// Whether a receive that failed with `err` did so because the read half is shut down. A
+/// IO5: whether a receive that failed with `err` did so because the read half is shut down. A
 /// blocking receive then returns 0 bytes at once (from an unnamed sender), but on a
 /// non-blocking descriptor Linux reports `EAGAIN` while poll(2) reports the socket readable:
 /// waiting would never end (a coroutine) or spin (a plain thread).

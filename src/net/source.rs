@@ -1,5 +1,6 @@
-//! A non-blocking file descriptor registered with the driver, and the loop that makes each
-//! operation on it look blocking.
+//! A non-blocking file descriptor registered with the runtime's I/O driver, and the loop that
+//! makes each operation on it look blocking: the sockets' layer, above the driver (io/), which
+//! only reports readiness, and above `park`, through which a waiting coroutine parks.
 //!
 //! Ground rules (arch/io.md):
 //! - IO1: every operation first tries its system call; only `WouldBlock` makes it wait. In a
@@ -32,10 +33,9 @@ use std::time::{Duration, Instant};
 use mio::Token;
 use parking_lot::Mutex;
 
-use super::driver::Driver;
-use super::readiness::{Direction, ScheduledIo};
-use crate::park::{self, Unparker};
-use crate::runtime::context;
+use crate::coroutine::{TaskRef, current};
+use crate::io::{Direction, Driver, ScheduledIo};
+use crate::park;
 
 /// A descriptor of type `T` (a std socket whose operations never block, IO3), registered with the
 /// runtime's driver the first time a coroutine has to wait for it (IO4). `Sync` when `T` is:
@@ -126,9 +126,9 @@ fn socket_timeout(fd: RawFd, dir: Direction) -> io::Result<Option<Duration>> {
 
 #[derive(Debug)]
 struct Registration {
-    scheduled: Arc<ScheduledIo<Unparker>>,
+    scheduled: Arc<ScheduledIo<TaskRef>>,
     token: Token,
-    driver: &'static Driver,
+    driver: &'static Driver<TaskRef>,
 }
 
 impl<T: AsRawFd> IoSource<T> {
@@ -313,7 +313,7 @@ impl<T: AsRawFd> IoSource<T> {
             let skip = drained.is_some()
                 && snap.is_some_and(|snap| !snap.is_ready(dir))
                 && !self.is_nonblocking()
-                && context::in_coroutine();
+                && current::in_coroutine();
             if !skip {
                 match op(&self.io) {
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -338,10 +338,10 @@ impl<T: AsRawFd> IoSource<T> {
             if deadline.is_some_and(|d| d <= Instant::now()) {
                 return Err(timed_out());
             }
-            if !context::in_coroutine() {
+            let Some(task) = current::task() else {
                 poll_fd(self.io.as_raw_fd(), dir, deadline)?;
                 continue;
-            }
+            };
             let scheduled = match (registered, snap) {
                 (Some(reg), Some(snap)) => {
                     reg.scheduled.clear(snap, dir);
@@ -352,7 +352,7 @@ impl<T: AsRawFd> IoSource<T> {
                 _ => &self.registration()?.scheduled,
             };
             // R3: `None` means an event arrived meanwhile: retry at once.
-            if let Some(key) = scheduled.register(dir, park::current()) {
+            if let Some(key) = scheduled.register(dir, task) {
                 park::park(deadline);
                 scheduled.cancel(dir, key);
             }
