@@ -31,8 +31,8 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-// Top-level modules, in the layer order of arch/README.md ("Layers"): a module uses only
-// modules listed below it there (tests/layering.rs checks every `crate::` path).
+// Top-level modules (alphabetical). Their layer order is the table "Layers" in arch/README.md:
+// a module uses only modules below its own row there (tests/layering.rs checks every path).
 pub mod chan;
 mod coroutine;
 mod fatal;

@@ -7,9 +7,10 @@
 //!   take) and `space` (a write can go through). A system call is one atomic step on them, and
 //!   `WouldBlock` means "nothing there at that step";
 //! - epoll and the driver = the poller, a loom thread that makes data or space available and
-//!   *then* calls `set_ready` with `|waiter| waiter.unpark()`, as edge-triggered epoll reports an
-//!   edge only when something newly arrives (driver.rs, `DriverGuard::poll`);
-//! - `park::Unparker` = `Arc<Waiter>`: a one-token mutex-and-condvar parker (the shape of
+//!   *then* calls `set_ready` with a wake, as edge-triggered epoll reports an edge only when
+//!   something newly arrives (driver.rs, `DriverGuard::poll`, to which the scheduler passes
+//!   `scheduler::wake_owned`);
+//! - the runtime's waiter, a `TaskRef` woken by `scheduler::wake_owned`, = `Arc<Waiter>`: a one-token mutex-and-condvar parker (the shape of
 //!   `parker.rs`, which is a futex) that also counts the wake-ups it received. The parker
 //!   really blocks, so a lost wake-up shows as a loom deadlock;
 //! - `do_io` = [`do_io`] below, the coroutine branch of `IoSource::do_io` step for step with the
@@ -125,7 +126,7 @@ impl Waiter {
 type Unparker = Arc<Waiter>;
 type Io = ScheduledIo<Unparker>;
 
-/// The `wake` the driver passes to `set_ready` (`|waiter| waiter.unpark()`).
+/// The wake the driver passes to `set_ready` (the scheduler's `wake_owned` in the runtime).
 fn wake(waiter: Unparker) {
     waiter.wakes.fetch_add(1, SeqCst);
     waiter.parker.unpark();

@@ -1,6 +1,6 @@
 //! "Which coroutine am I": the running coroutine of this OS thread.
 //!
-//! A raw task pointer in a thread-local, set by [`Task::resume`](super::Task::resume) around
+//! A raw task pointer in a thread-local, set by [`TaskRef::resume`] around
 //! each resume and valid while set: the worker that resumes the task holds a `TaskRef` to it
 //! until the resume returns. Because a started coroutine never changes thread (CO4), a
 //! coroutine reading it always sees itself. It is `const`-initialised so that the stack-overflow

@@ -21,7 +21,6 @@ use super::current;
 pub(crate) struct Locals(UnsafeCell<Option<Box<Table>>>);
 
 struct Table {
-    /// Set by `destroy`: no value may be created any more.
     /// Keys whose value `destroy` has dropped: they cannot get a new one (std's rule).
     destroyed: Vec<usize>,
     /// (key id, boxed value), in creation order.

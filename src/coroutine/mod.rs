@@ -127,7 +127,7 @@ pub(crate) fn build_co<C: Send + 'static>(stack: SlabStack, data: &C, run: fn(&C
     })
 }
 
-/// What `Task::resume` reports to the worker.
+/// What `TaskRef::resume` reports to the worker.
 pub(crate) enum Resumed {
     Suspended(Suspend),
     /// The body returned; here is its stack back.
