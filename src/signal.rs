@@ -28,17 +28,72 @@ const ALTSTACK_SIZE: usize = 64 * 1024;
 static PREVIOUS: [PrevAction; 2] = [PrevAction::new(), PrevAction::new()];
 static INSTALL: Once = Once::new();
 
-struct PrevAction {
+/// A signal's action from before weft installed its own: the handler weft hands signals on to
+/// that are not its own business (CO7). Written once, before weft's handler is installed.
+pub(crate) struct PrevAction {
     handler: AtomicUsize,
     flags: AtomicUsize,
 }
 
 impl PrevAction {
-    const fn new() -> PrevAction {
+    pub(crate) const fn new() -> PrevAction {
         PrevAction {
             handler: AtomicUsize::new(libc::SIG_DFL),
             flags: AtomicUsize::new(0),
         }
+    }
+
+    /// Installs `handler` for `sig` (`SA_SIGINFO | SA_ONSTACK | extra_flags`), keeping the
+    /// action it replaces in `self`. Returns `false`, installing nothing, if the current action
+    /// cannot be read.
+    pub(crate) fn install(
+        &self,
+        sig: libc::c_int,
+        handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void),
+        extra_flags: libc::c_int,
+    ) -> bool {
+        // SAFETY: zeroed `sigaction` is a valid "no handler, empty mask" value; the calls get
+        // valid pointers to locals and install a handler that is async-signal-safe (each
+        // caller's contract).
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
+                return false;
+            }
+            self.handler.store(old.sa_sigaction, Ordering::Relaxed);
+            self.flags.store(old.sa_flags as usize, Ordering::Relaxed);
+            let mut new: libc::sigaction = std::mem::zeroed();
+            new.sa_sigaction = handler as *const () as usize;
+            new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | extra_flags;
+            libc::sigemptyset(&mut new.sa_mask);
+            libc::sigaction(sig, &new, std::ptr::null_mut()) == 0
+        }
+    }
+
+    /// Calls the previous handler with the signal. Returns `false`, calling nothing, if the
+    /// previous action was the default one or "ignore" (the caller decides what that means).
+    pub(crate) fn forward(
+        &self,
+        sig: libc::c_int,
+        info: *mut libc::siginfo_t,
+        ctx: *mut libc::c_void,
+    ) -> bool {
+        let prev = self.handler.load(Ordering::Relaxed);
+        let flags = self.flags.load(Ordering::Relaxed) as libc::c_int;
+        if prev == libc::SIG_DFL || prev == libc::SIG_IGN {
+            return false;
+        }
+        if flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: `prev` was installed as an SA_SIGINFO handler with this signature.
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                unsafe { std::mem::transmute(prev) };
+            f(sig, info, ctx);
+        } else {
+            // SAFETY: `prev` was installed as a plain handler with this signature.
+            let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(prev) };
+            f(sig);
+        }
+        true
     }
 }
 
@@ -46,37 +101,21 @@ impl PrevAction {
 pub(crate) fn install() {
     INSTALL.call_once(|| {
         for (i, &sig) in SIGNALS.iter().enumerate() {
-            // SAFETY: zeroed `sigaction` is a valid "no handler, empty mask" value; the calls
-            // get valid pointers to locals and install a handler that is async-signal-safe.
-            unsafe {
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, std::ptr::null(), &mut old) != 0 {
-                    continue;
-                }
-                PREVIOUS[i]
-                    .handler
-                    .store(old.sa_sigaction, Ordering::Relaxed);
-                PREVIOUS[i]
-                    .flags
-                    .store(old.sa_flags as usize, Ordering::Relaxed);
-                let mut new: libc::sigaction = std::mem::zeroed();
-                new.sa_sigaction = handler as *const () as usize;
-                new.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-                libc::sigemptyset(&mut new.sa_mask);
-                libc::sigaction(sig, &new, std::ptr::null_mut());
-            }
+            PREVIOUS[i].install(sig, handler, 0);
         }
     });
 }
 
-/// Gives the calling thread an alternate signal stack if it has none (std gives one to the
-/// threads it spawns while its own handler is installed, but not in every configuration).
+/// Gives the calling thread an alternate signal stack of at least `ALTSTACK_SIZE` bytes if it
+/// has none or a smaller one. std gives the threads it spawns one of `SIGSTKSZ` (8 KiB), too
+/// small for the unwinder that sysmon's sample runs in its handler (scheduler/sample.rs); std
+/// unmaps its own at thread exit, and worker threads never exit.
 pub(crate) fn ensure_altstack() {
     // SAFETY: querying with a null new-stack pointer only writes `old`.
     unsafe {
         let mut old: libc::stack_t = std::mem::zeroed();
         if libc::sigaltstack(std::ptr::null(), &mut old) != 0
-            || old.ss_flags & libc::SS_DISABLE == 0
+            || (old.ss_flags & libc::SS_DISABLE == 0 && old.ss_size >= ALTSTACK_SIZE)
         {
             return;
         }
@@ -129,9 +168,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
 /// CO7: hands the fault to the previous handler.
 fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
     let i = if sig == libc::SIGSEGV { 0 } else { 1 };
-    let prev = PREVIOUS[i].handler.load(Ordering::Relaxed);
-    let flags = PREVIOUS[i].flags.load(Ordering::Relaxed) as libc::c_int;
-    if prev == libc::SIG_DFL || prev == libc::SIG_IGN {
+    if !PREVIOUS[i].forward(sig, info, ctx) {
         // SAFETY: restoring the default action; returning re-executes the faulting
         // instruction, which then gets the default action (terminate).
         unsafe {
@@ -139,15 +176,6 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
             dfl.sa_sigaction = libc::SIG_DFL;
             libc::sigaction(sig, &dfl, std::ptr::null_mut());
         }
-    } else if flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: `prev` was installed as an SA_SIGINFO handler with this signature.
-        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-            unsafe { std::mem::transmute(prev) };
-        f(sig, info, ctx);
-    } else {
-        // SAFETY: `prev` was installed as a plain handler with this signature.
-        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(prev) };
-        f(sig);
     }
 }
 

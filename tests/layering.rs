@@ -15,8 +15,9 @@
 //!   paragraph starting `- **ID**`; every defined ID is cited in `src/`; the index table of
 //!   `arch/README.md` lists every defined ID (alone or in a range such as `J1–J4`) and nothing
 //!   else.
-//! - **File paths.** Every `*.rs` path named in `arch/`, `README.md` or a comment in `src/`
-//!   names a file that exists (a path may be given relative to any directory of the tree).
+//! - **File paths.** Every `*.rs` path named in `arch/`, `README.md` (outside fenced blocks,
+//!   which show commands and output) or a comment in `src/` names a file that exists (a path
+//!   may be given relative to any directory of the tree).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -886,7 +887,16 @@ fn every_file_path_in_the_docs_exists() {
     for doc in docs {
         let text = read(&doc);
         let is_rust = doc.extension().is_some_and(|e| e == "rs");
+        let mut fenced = false;
         for (n, line) in text.lines().enumerate() {
+            // In Markdown, fenced blocks show commands and program output, not references.
+            if !is_rust && line.trim_start().starts_with("```") {
+                fenced = !fenced;
+                continue;
+            }
+            if fenced {
+                continue;
+            }
             // In source files only comments name paths.
             let line = if is_rust {
                 match line.find("//") {

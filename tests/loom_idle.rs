@@ -4,6 +4,12 @@
 //! coroutine that never parks), so the second unit must be found by the other worker. A lost
 //! wake-up leaves work in the queue with every free worker asleep: loom reports the deadlock.
 //!
+//! And sysmon's deep sleep (SY1, the `SYSMON_ASLEEP` bit of the same word): the monitor sleeps
+//! without a deadline only while every worker sleeps, and the first worker to wake, whether a
+//! timer woke it or a submitter counted it in (`worker_to_notify`), wakes the monitor. A
+//! monitor left asleep with a worker awake is a loom deadlock (it waits for a wake nobody
+//! sends).
+//!
 //! Run: `RUSTFLAGS="--cfg weft_loom" cargo test --release --test loom_idle`
 #![cfg(weft_loom)]
 #![allow(dead_code)]
@@ -112,7 +118,7 @@ fn worker(s: &Shared, index: usize) {
             s.notify_work();
         }
         s.parkers[index].park();
-        searching = s.idle.transition_from_parked(index);
+        searching = s.idle.transition_from_parked(index).searching;
     }
 }
 
@@ -153,4 +159,64 @@ fn submitted_work_is_always_picked_up() {
             w.join().unwrap();
         }
     });
+}
+
+/// SY1: one worker goes to sleep and is woken (by its own timer, or by a submitter that counts
+/// it in); the monitor, which looks once, may sleep only if it then gets woken.
+fn sysmon_model(woken_by_submitter: bool) {
+    let mut builder = ::loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(move || {
+        let idle = Arc::new(Idle::new(1));
+        let worker_parker = Arc::new(Parker::default());
+        let sysmon_parker = Arc::new(Parker::default());
+        let worker = {
+            let (idle, worker_parker, sysmon_parker) =
+                (idle.clone(), worker_parker.clone(), sysmon_parker.clone());
+            thread::spawn(move || {
+                idle.transition_to_parked(0, false);
+                if woken_by_submitter {
+                    worker_parker.park();
+                }
+                let woken = idle.transition_from_parked(0);
+                assert_eq!(woken.searching, woken_by_submitter);
+                if woken.wake_sysmon {
+                    sysmon_parker.unpark();
+                }
+            })
+        };
+        let submitter = woken_by_submitter.then(|| {
+            let (idle, worker_parker) = (idle.clone(), worker_parker.clone());
+            thread::spawn(move || {
+                // The worker may not be asleep yet; then it wakes by itself in this model.
+                loop {
+                    if let Some(w) = idle.worker_to_notify() {
+                        assert_eq!(w, 0);
+                        worker_parker.unpark();
+                        return;
+                    }
+                    thread::yield_now();
+                }
+            })
+        });
+        // The monitor: one look; if every worker sleeps, sleep until woken.
+        if idle.sysmon_try_sleep() {
+            sysmon_parker.park();
+            idle.sysmon_woke();
+        }
+        worker.join().unwrap();
+        if let Some(s) = submitter {
+            s.join().unwrap();
+        }
+    });
+}
+
+#[test]
+fn sysmon_is_woken_by_a_worker_that_wakes_by_itself() {
+    sysmon_model(false);
+}
+
+#[test]
+fn sysmon_is_woken_by_a_worker_counted_in_by_a_submitter() {
+    sysmon_model(true);
 }

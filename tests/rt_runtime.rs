@@ -161,6 +161,10 @@ fn invalid_environment_values_are_errors_naming_the_variable() {
             ("WEFT_STACK_SIZE", "2g"),
             ("WEFT_STACK_SIZE", "99999999999999999999"),
             ("WEFT_STACK_GUARD", "bogus"),
+            ("WEFT_BLOCKING_WARN", "soon"),
+            ("WEFT_BLOCKING_WARN", "0ms"),
+            ("WEFT_BLOCKING_WARN", "100"),
+            ("WEFT_BLOCKING_WARN", "1h"),
         ] {
             let out = run_child("child_env_error", "env-error", &[(var, value)]);
             out.assert_success();

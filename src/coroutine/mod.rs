@@ -23,7 +23,7 @@ mod task_ref;
 mod token;
 
 use std::cell::{Cell, UnsafeCell};
-use std::panic::{self, AssertUnwindSafe};
+use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
@@ -127,6 +127,17 @@ pub(crate) fn build_co<C: Send + 'static>(stack: SlabStack, data: &C, run: fn(&C
     })
 }
 
+/// Calls the user's closure of a coroutine (or of a `spawn_blocking` job) through a frame of a
+/// known name, where the stacks that sysmon prints stop (std's `__rust_begin_short_backtrace`
+/// does the same for threads): the frames below it are weft's.
+#[inline(never)]
+pub(crate) fn begin_short_backtrace<R>(f: impl FnOnce() -> R) -> R {
+    let result = f();
+    // Keeps this frame from being a tail call, so it stays on the stack under `f`.
+    std::hint::black_box(());
+    result
+}
+
 /// What `TaskRef::resume` reports to the worker.
 pub(crate) enum Resumed {
     Suspended(Suspend),
@@ -143,6 +154,9 @@ pub(crate) struct Task<S: ?Sized = dyn Start> {
     refs: AtomicUsize,
     pub(crate) id: ThreadId,
     pub(crate) name: Option<String>,
+    /// Where it was spawned (`#[track_caller]` through `spawn`, `go!`, `Builder::spawn` and the
+    /// scoped spawns), for the reports that name it.
+    pub(crate) spawned_at: &'static Location<'static>,
     /// Run state (coroutine/state.rs); any thread.
     pub(crate) state: RunState,
     /// The user park token (coroutine/token.rs); any thread.
@@ -199,6 +213,7 @@ impl<S: Start> Task<S> {
     pub(crate) fn create(
         id: ThreadId,
         name: Option<String>,
+        spawned_at: &'static Location<'static>,
         stack: SlabStack,
         start: S,
     ) -> TaskRef<S> {
@@ -206,6 +221,7 @@ impl<S: Start> Task<S> {
             refs: AtomicUsize::new(1),
             id,
             name,
+            spawned_at,
             state: RunState::new_queued(),
             token: Token::new(),
             owner: AtomicUsize::new(NO_OWNER),

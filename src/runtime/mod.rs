@@ -8,12 +8,14 @@
 //! | `WEFT_WORKERS`      | number of worker threads (1–1024)        | `available_parallelism()` |
 //! | `WEFT_STACK_SIZE`   | usable stack bytes per coroutine (`k`/`m` suffix allowed) | 64 KiB   |
 //! | `WEFT_STACK_GUARD`  | `auto`, `madvise` or `mprotect`          | `auto`                    |
+//! | `WEFT_BLOCKING_WARN` | warn when a coroutine holds its worker this long without a weft call (`100ms`, `2s`, `500us`; `off`) | `100ms` |
 //!
 //! An invalid value is reported by the first spawn as an `io::Error` naming the variable
 //! (`thread::spawn` and `go!` panic with that message, like `std::thread::spawn`).
 
 use std::io;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use crate::scheduler::{Config, Scheduler};
 pub use crate::stack::StackGuard;
@@ -21,6 +23,8 @@ use crate::stack::{DEFAULT_STACK_SIZE, round_stack_size};
 
 /// Most worker threads accepted.
 const MAX_WORKERS: usize = 1024;
+/// SY4: the default of `WEFT_BLOCKING_WARN`.
+const DEFAULT_BLOCKING_WARN: Duration = Duration::from_millis(100);
 
 /// Explicit configuration of the global runtime, used instead of the environment.
 ///
@@ -39,6 +43,7 @@ pub struct Builder {
     workers: Option<usize>,
     stack_size: Option<usize>,
     stack_guard: Option<StackGuard>,
+    blocking_warn: Option<Option<Duration>>,
 }
 
 impl Builder {
@@ -62,6 +67,15 @@ impl Builder {
     /// How stack guard pages are placed (see [`StackGuard`]).
     pub fn stack_guard(mut self, guard: StackGuard) -> Builder {
         self.stack_guard = Some(guard);
+        self
+    }
+
+    /// When to warn about a coroutine that holds its worker thread without a weft call (a std
+    /// call that blocks, a long loop): after `after`, or never for `None`. The warning names the
+    /// coroutine, shows where it is and how to fix it (README, "When a coroutine holds its
+    /// worker"). Default: `WEFT_BLOCKING_WARN`, else 100 ms.
+    pub fn blocking_warn(mut self, after: Option<Duration>) -> Builder {
+        self.blocking_warn = Some(after);
         self
     }
 
@@ -135,10 +149,24 @@ impl Builder {
                 }
             },
         };
+        let blocking_warn = match self.blocking_warn {
+            Some(after) => after,
+            None => match env_value("WEFT_BLOCKING_WARN").map_err(invalid)?.as_deref() {
+                None => Some(DEFAULT_BLOCKING_WARN),
+                Some("off") => None,
+                Some(v) => Some(parse_duration(v).ok_or_else(|| {
+                    invalid(format!(
+                        "weft: WEFT_BLOCKING_WARN must be a duration such as 100ms, 2s or 500us, \
+                         or off, got {v:?}"
+                    ))
+                })?),
+            },
+        };
         Ok(Config {
             workers,
             stack_size,
             stack_guard,
+            blocking_warn,
         })
     }
 }
@@ -160,6 +188,19 @@ fn parse_workers(v: &str) -> Result<usize, String> {
         .ok_or_else(|| {
             format!("weft: WEFT_WORKERS must be a whole number from 1 to {MAX_WORKERS}, got {v:?}")
         })
+}
+
+/// A positive whole number of `ns`, `us` (or `µs`), `ms` or `s`.
+fn parse_duration(v: &str) -> Option<Duration> {
+    let digits = v.find(|c: char| !c.is_ascii_digit())?;
+    let n: u64 = v[..digits].parse().ok().filter(|&n| n > 0)?;
+    match v[digits..].trim() {
+        "ns" => Some(Duration::from_nanos(n)),
+        "us" | "µs" => Some(Duration::from_micros(n)),
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        _ => None,
+    }
 }
 
 fn parse_size(v: &str) -> Option<usize> {

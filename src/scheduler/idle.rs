@@ -17,9 +17,15 @@
 //!   core. The bound is soft: the check and the increment are separate steps, and a worker
 //!   woken by S4 is counted as searching without the check (someone must look at the work).
 //!
-//! `state` packs the number of searching workers (low 16 bits) and of workers that are not
-//! asleep (`unparked`, the other bits). `sleepers` lists the sleeping workers; it and the
-//! `unparked` count change together, under its lock.
+//! - SY1: the monitor (sysmon.rs) sleeps without a deadline only while every worker sleeps, and
+//!   never misses the first worker that wakes: it sets `SYSMON_ASLEEP` by a CAS that requires
+//!   `unparked == 0`, and every increment of `unparked` is a read-modify-write that sees the bit
+//!   if it was set first, and then wakes the monitor.
+//!
+//! `state` packs the number of searching workers (low 16 bits), of workers that are not asleep
+//! (`unparked`, the next 31 bits) and the monitor's `SYSMON_ASLEEP` bit (the top bit).
+//! `sleepers` lists the sleeping workers; it and the `unparked` count change together, under its
+//! lock.
 
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
@@ -27,15 +33,27 @@ use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 const SEARCH_SHIFT: usize = 0;
 const SEARCH_MASK: usize = 0xffff;
 const UNPARK_SHIFT: usize = 16;
+const UNPARK_MASK: usize = 0x7fff_ffff;
 const ONE_SEARCHING: usize = 1 << SEARCH_SHIFT;
 const ONE_UNPARKED: usize = 1 << UNPARK_SHIFT;
+/// SY1: the monitor sleeps until a worker wakes.
+const SYSMON_ASLEEP: usize = 1 << 47;
 
 fn searching(state: usize) -> usize {
     (state >> SEARCH_SHIFT) & SEARCH_MASK
 }
 
 fn unparked(state: usize) -> usize {
-    state >> UNPARK_SHIFT
+    (state >> UNPARK_SHIFT) & UNPARK_MASK
+}
+
+/// How a worker left its sleep (`Idle::transition_from_parked`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Woken {
+    /// It was woken to search (S4) and is counted as a searcher.
+    pub(crate) searching: bool,
+    /// The monitor sleeps until a worker wakes (SY1): the caller must wake it.
+    pub(crate) wake_sysmon: bool,
 }
 
 /// Idle-worker bookkeeping shared by all workers. `Sync`.
@@ -57,7 +75,8 @@ impl Idle {
     }
 
     /// S4: called after stealable work was published. Returns the worker to wake, if any;
-    /// that worker has been counted as unparked and searching on its behalf.
+    /// that worker has been counted as unparked and searching on its behalf (it wakes the
+    /// monitor, SY1, when it runs).
     pub(crate) fn worker_to_notify(&self) -> Option<usize> {
         if !self.should_notify() {
             return None;
@@ -103,18 +122,52 @@ impl Idle {
         sleepers.push(worker);
     }
 
-    /// After waking: returns whether the worker was woken as a searcher (by
-    /// `worker_to_notify`). A worker woken otherwise (a wake for one of its own coroutines, a
-    /// timer) takes itself off the sleepers list.
-    pub(crate) fn transition_from_parked(&self, worker: usize) -> bool {
+    /// After waking: whether the worker was woken as a searcher (by `worker_to_notify`), and
+    /// whether it must wake the monitor (SY1). A worker woken otherwise (a wake for one of its
+    /// own coroutines, a timer) takes itself off the sleepers list.
+    pub(crate) fn transition_from_parked(&self, worker: usize) -> Woken {
         let mut sleepers = self.sleepers.lock();
-        match sleepers.iter().position(|&w| w == worker) {
+        let prev = match sleepers.iter().position(|&w| w == worker) {
             Some(i) => {
                 sleepers.swap_remove(i);
-                self.state.fetch_add(ONE_UNPARKED, Ordering::SeqCst);
-                false
+                let prev = self.state.fetch_add(ONE_UNPARKED, Ordering::SeqCst);
+                return Woken {
+                    searching: false,
+                    wake_sysmon: prev & SYSMON_ASLEEP != 0,
+                };
             }
-            None => true,
+            // `worker_to_notify` counted this worker in with a read-modify-write that came
+            // after any CAS that set the bit (the count was 0 then), so the bit is seen here.
+            None => self.state.load(Ordering::SeqCst),
+        };
+        Woken {
+            searching: true,
+            wake_sysmon: prev & SYSMON_ASLEEP != 0,
         }
+    }
+
+    /// SY1: the monitor may sleep until a worker wakes: sets `SYSMON_ASLEEP` if every worker
+    /// sleeps. Returns whether it did.
+    pub(crate) fn sysmon_try_sleep(&self) -> bool {
+        let mut state = self.state.load(Ordering::SeqCst);
+        loop {
+            if unparked(state) != 0 {
+                return false;
+            }
+            match self.state.compare_exchange(
+                state,
+                state | SYSMON_ASLEEP,
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
+                Ok(_) => return true,
+                Err(now) => state = now,
+            }
+        }
+    }
+
+    /// SY1: the monitor is awake again (woken, or spuriously).
+    pub(crate) fn sysmon_woke(&self) {
+        self.state.fetch_and(!SYSMON_ASLEEP, Ordering::SeqCst);
     }
 }

@@ -18,12 +18,15 @@
 
 mod current;
 mod idle;
+mod sample;
+mod sysmon;
 mod timer;
 mod worker;
 
 use std::io;
 use std::sync::OnceLock;
-use std::sync::atomic::{Ordering, fence};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
+use std::time::Duration;
 
 use crossbeam_deque::{Injector, Stealer, Worker};
 
@@ -42,6 +45,8 @@ pub(crate) struct Config {
     /// Default usable stack size, page-rounded.
     pub(crate) stack_size: usize,
     pub(crate) stack_guard: StackGuard,
+    /// SY4: how long a coroutine may hold its worker before sysmon warns; `None`: never.
+    pub(crate) blocking_warn: Option<Duration>,
 }
 
 /// The scheduler of the process, once started.
@@ -53,8 +58,10 @@ pub(crate) fn global() -> Option<&'static Scheduler> {
     GLOBAL.get().copied()
 }
 
-/// The parts of a worker that other threads reach.
+/// The parts of a worker that other threads reach. On cache lines of its own: the worker writes
+/// `progress` before every resume.
 #[derive(Debug)]
+#[repr(align(128))]
 pub(crate) struct Remote {
     /// Steals unstarted coroutines from the worker's `fresh` deque (S1).
     stealer: Stealer<TaskRef>,
@@ -62,6 +69,28 @@ pub(crate) struct Remote {
     inbox: Injector<TaskRef>,
     /// The worker sleeps here when idle (or in the I/O driver, through `park_polling`).
     parker: OsParker,
+    /// SY2: an even count stored before every resume; odd while the worker sleeps. Written by
+    /// the worker only, read by sysmon.
+    progress: AtomicU64,
+    /// The worker thread's `pthread_t` (0 until it runs), for sysmon's sample (SY3).
+    thread: AtomicUsize,
+}
+
+impl Remote {
+    fn new(stealer: Stealer<TaskRef>) -> Remote {
+        Remote {
+            stealer,
+            inbox: Injector::new(),
+            parker: OsParker::new(),
+            progress: AtomicU64::new(0),
+            thread: AtomicUsize::new(0),
+        }
+    }
+
+    /// The worker thread's `pthread_t`, 0 before it runs.
+    fn thread(&self) -> usize {
+        self.thread.load(Ordering::Acquire)
+    }
 }
 
 /// Makes `task` runnable if it is parked (P2, P3). Any thread.
@@ -130,6 +159,8 @@ pub(crate) struct Scheduler {
     pub(crate) driver: Driver<TaskRef>,
     stacks: &'static StackPool,
     pub(crate) config: Config,
+    /// sysmon sleeps here (SY1).
+    sysmon: OsParker,
 }
 
 impl Scheduler {
@@ -141,14 +172,7 @@ impl Scheduler {
             io::Error::new(e.kind(), format!("weft: cannot start the I/O driver: {e}"))
         })?;
         let queues: Vec<Worker<TaskRef>> = (0..n).map(|_| Worker::new_fifo()).collect();
-        let remotes = queues
-            .iter()
-            .map(|q| Remote {
-                stealer: q.stealer(),
-                inbox: Injector::new(),
-                parker: OsParker::new(),
-            })
-            .collect();
+        let remotes = queues.iter().map(|q| Remote::new(q.stealer())).collect();
         let sched: &'static Scheduler = Box::leak(Box::new(Scheduler {
             remotes,
             injector: Injector::new(),
@@ -156,7 +180,9 @@ impl Scheduler {
             driver,
             stacks: StackPool::start_global(config.stack_guard),
             config,
+            sysmon: OsParker::new(),
         }));
+        sample::install();
         for (index, fresh) in queues.into_iter().enumerate() {
             std::thread::Builder::new()
                 .name(format!("weft-worker-{index}"))
@@ -168,6 +194,15 @@ impl Scheduler {
                     )
                 })?;
         }
+        std::thread::Builder::new()
+            .name("weft-sysmon".to_owned())
+            .spawn(move || sysmon::run(sched))
+            .map_err(|e| {
+                io::Error::new(
+                    e.kind(),
+                    format!("weft: cannot start the sysmon thread: {e}"),
+                )
+            })?;
         // Only the first start becomes the global one; the runtime starts once anyway.
         let _ = GLOBAL.set(sched);
         Ok(sched)

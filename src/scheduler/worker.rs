@@ -55,6 +55,8 @@ pub(crate) struct Core {
     tick: Cell<u32>,
     rng: Cell<u64>,
     searching: Cell<bool>,
+    /// SY2: the last even value stored into `remote.progress`.
+    progress: Cell<u64>,
 }
 
 impl std::fmt::Debug for Core {
@@ -85,7 +87,13 @@ pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<TaskRef
             0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03),
         ),
         searching: Cell::new(false),
+        progress: Cell::new(0),
     };
+    // SAFETY: pthread_self has no preconditions.
+    let me = unsafe { libc::pthread_self() } as usize;
+    core.remote
+        .thread
+        .store(me, std::sync::atomic::Ordering::Release);
     current::set_worker(&core);
     // `current::worker()` hands out `&'static Core`: true only because this loop never ends.
     // If it unwound (a bug), `Core` would be dropped while WORKER still points at it, and its
@@ -355,6 +363,11 @@ impl Core {
     fn sleep(&self) {
         let sched = self.sched;
         let was_searching = self.searching.replace(false);
+        // SY2: odd while asleep.
+        self.remote.progress.store(
+            self.progress.get() | 1,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         sched.idle.transition_to_parked(self.index, was_searching);
         // S6: every worker re-checks, not only the last searcher: a submitter that looked at
         // `state` before we registered saw us awake and woke nobody, and the searcher that
@@ -386,8 +399,33 @@ impl Core {
                 self.remote.parker.park(deadline);
             }
         }
-        self.searching
-            .set(sched.idle.transition_from_parked(self.index));
+        let woken = sched.idle.transition_from_parked(self.index);
+        self.searching.set(woken.searching);
+        self.publish_progress();
+        if woken.wake_sysmon {
+            // SY1: the first worker awake wakes the monitor.
+            sched.sysmon.unpark();
+        }
+    }
+
+    /// SY2: one store, before every resume and after every sleep.
+    #[inline]
+    fn publish_progress(&self) {
+        let next = self.progress.get().wrapping_add(2);
+        self.progress.set(next);
+        self.remote
+            .progress
+            .store(next, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// For the sampling signal handler (sample.rs), on this worker's own thread: how many
+    /// coroutines are queued here, or `None` when the code the signal interrupted has one of
+    /// the queues borrowed.
+    pub(super) fn queued_in_signal(&self) -> Option<usize> {
+        let ready = self.ready.try_borrow().ok()?.len();
+        let yielded = self.yielded.try_borrow().ok()?.len();
+        let runnext = usize::from(self.runnext.try_borrow().ok()?.is_some());
+        Some(ready + yielded + runnext + self.remote.inbox.len() + self.fresh.len())
     }
 
     /// S3/D1: on fairness ticks, a busy worker collects I/O events without waiting (unless
@@ -414,6 +452,7 @@ impl Core {
     fn run_task(&self, task: TaskRef) -> Option<TaskRef> {
         task.state.transition_to_running();
         let outcome = loop {
+            self.publish_progress();
             match task.resume(self.index, |reserved| self.hot_stack(reserved)) {
                 Resumed::Suspended(Suspend::Park(deadline)) => {
                     // P1: the coroutine is off its stack; only now may wakers see it parked.

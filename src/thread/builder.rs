@@ -2,6 +2,7 @@
 
 use std::io;
 use std::marker::PhantomData;
+use std::panic::Location;
 use std::sync::Arc;
 
 use super::join::{Packet, Spawned};
@@ -60,27 +61,30 @@ impl Builder {
     /// The runtime could not start (an invalid `WEFT_*` variable names itself), the stack size
     /// is too large, or no guarded stack could be allocated (the message names the limit that
     /// was hit — memory, address space or `vm.max_map_count` — and how to raise it).
+    #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let at = Location::caller();
         // A big closure is boxed, so that only a pointer is moved through the start-up frames
         // of the coroutine (debug builds copy a closure once per frame, on a small stack).
         if std::mem::size_of::<F>() > INLINE_CLOSURE_MAX {
-            self.spawn_joinable(Box::new(f))
+            self.spawn_joinable(Box::new(f), at)
         } else {
-            self.spawn_joinable(f)
+            self.spawn_joinable(f, at)
         }
     }
 
-    /// Creates and queues a coroutine whose join packet shares its task's allocation.
-    fn spawn_joinable<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    /// Creates and queues a coroutine whose join packet shares its task's allocation; `at` is
+    /// the spawn site.
+    fn spawn_joinable<F, T>(self, f: F, at: &'static Location<'static>) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let (sched, task) = self.new_task(Spawned::new(f))?;
+        let (sched, task) = self.new_task(Spawned::new(f), at)?;
         let thread = Thread::from_task(task.clone().erase());
         let handle = JoinHandle::new(thread, task.tail().packet());
         sched.spawn(task.erase());
@@ -91,6 +95,7 @@ impl Builder {
     ///
     /// # Errors
     /// As [`Builder::spawn`].
+    #[track_caller]
     pub fn spawn_scoped<'scope, 'env, F, T>(
         self,
         scope: &'scope Scope<'scope, 'env>,
@@ -118,7 +123,7 @@ impl Builder {
         // that never finishes is leaked, never freed (CO5), so its packet never drops and the
         // scope waits forever instead of ending the borrow.
         let body: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(body) };
-        let thread = self.spawn_body(body)?;
+        let thread = self.spawn_body(body, Location::caller())?;
         Ok(ScopedJoinHandle {
             thread,
             packet,
@@ -127,17 +132,25 @@ impl Builder {
     }
 
     /// Creates the coroutine and queues it.
-    fn spawn_body(self, body: impl FnOnce() + Send + 'static) -> io::Result<Thread> {
-        let (sched, task) = self.new_task(StartCell::new(body))?;
+    fn spawn_body(
+        self,
+        body: impl FnOnce() + Send + 'static,
+        at: &'static Location<'static>,
+    ) -> io::Result<Thread> {
+        let (sched, task) = self.new_task(StartCell::new(body), at)?;
         let task = task.erase();
         let thread = Thread::from_task(task.clone());
         sched.spawn(task);
         Ok(thread)
     }
 
-    /// Creates an unstarted coroutine (starting the runtime if needed) with a stack of the
-    /// requested size; returns it with the scheduler to queue it on.
-    fn new_task<S: Start>(self, start: S) -> io::Result<(&'static Scheduler, TaskRef<S>)> {
+    /// Creates an unstarted coroutine spawned at `at` (starting the runtime if needed) with a
+    /// stack of the requested size; returns it with the scheduler to queue it on.
+    fn new_task<S: Start>(
+        self,
+        start: S,
+        at: &'static Location<'static>,
+    ) -> io::Result<(&'static Scheduler, TaskRef<S>)> {
         let sched = runtime::start()?;
         let usable = match self.stack_size {
             Some(n) => round_stack_size(n)?,
@@ -146,7 +159,7 @@ impl Builder {
         let stack = sched.alloc_stack(usable)?;
         Ok((
             sched,
-            Task::create(ThreadId::new(), self.name, stack, start),
+            Task::create(ThreadId::new(), self.name, at, stack, start),
         ))
     }
 }

@@ -99,6 +99,7 @@ impl<'scope> Scope<'scope, '_> {
     ///
     /// # Panics
     /// If the coroutine cannot be created (see [`Builder::spawn_scoped`]).
+    #[track_caller]
     pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,

@@ -1,0 +1,342 @@
+//! sysmon: the monitor thread (Go's sysmon), started with the runtime. It never runs user code.
+//!
+//! Ground rules (arch/scheduler.md, "sysmon"):
+//! - SY1 (idle.rs): it sleeps without a deadline while every worker sleeps, and the first
+//!   worker to wake wakes it; so an idle runtime costs it no wake-ups at all.
+//! - SY2: each worker publishes a progress word (`Remote::progress`): before every resume it
+//!   stores an even count one step higher (the only cost on the switch path), and while it
+//!   sleeps the word is odd. A worker whose word is even and has not changed since the monitor
+//!   last saw it change is held by one resume: the coroutine it runs has made no weft call that
+//!   switched since then.
+//! - SY3 (sample.rs): the monitor learns which coroutine holds a worker, and where it is, by a
+//!   signal to that worker thread, never by reading its queues or its task from here.
+//! - SY4: a warning is printed once per episode (one unchanged progress value), when the hold
+//!   has lasted `Config::blocking_warn`; when the worker moves on, one line says for how long
+//!   it was held.
+//!
+//! While workers run, the monitor looks at every worker every 20 µs at first and backs off, as
+//! Go's sysmon does: after 50 rounds in which it had nothing to do, the pause doubles each
+//! round up to 10 ms; a round in which it warned starts again at 20 µs.
+//!
+//! Symbolising a sampled stack reads the program's debug information, which takes up to a
+//! second the first time in a debug build; so the monitor sends what it found to a reporter
+//! thread (started at the first report), which formats and prints, in order, while the monitor
+//! goes on watching.
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::panic::Location;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::Scheduler;
+use super::sample::{self, Sample};
+
+/// The shortest pause between two rounds, and the longest (Go's 20 µs and 10 ms).
+const MIN_PAUSE: Duration = Duration::from_micros(20);
+const MAX_PAUSE: Duration = Duration::from_millis(10);
+/// Rounds with nothing to do before the pause starts doubling (Go's 50).
+const QUIET_ROUNDS: u32 = 50;
+/// Frames of the held coroutine's stack printed at most.
+const MAX_PRINTED_FRAMES: usize = 24;
+
+/// What the monitor remembers of one worker.
+#[derive(Debug, Clone)]
+struct Watch {
+    /// The progress word last seen, and when it was first seen with that value.
+    seen: u64,
+    since: Instant,
+    episode: Episode,
+}
+
+#[derive(Debug, Clone)]
+enum Episode {
+    /// Nothing said about this hold (yet).
+    Quiet,
+    /// Looked at: no coroutine held the worker (the worker loop itself was held up, by the OS
+    /// for one); nothing more to say about this value.
+    Settled,
+    /// Warned about coroutine `id` named `name` (SY4).
+    Warned { id: u64, name: String },
+}
+
+/// What to do about a held worker, after every warning.
+const REMEDY: &str = "  \
+  It blocks its worker thread instead of parking: a std call that waits (std::thread::sleep,
+  std::sync locks and channels, std::net, files), a blocking C call, or a long loop. Use the
+  weft twin of the std call (weft::thread, weft::sync, weft::net), move blocking work to
+  weft::thread::spawn_blocking, or call weft::thread::yield_now() now and then in a long loop
+  (README, \"What blocks what\"). WEFT_BLOCKING_WARN sets when this warning comes (off: never).
+";
+
+/// What the monitor has to say, formatted and printed by the reporter thread.
+#[derive(Debug)]
+enum Report {
+    /// SY4: a coroutine holds worker `index`.
+    Held {
+        index: usize,
+        held: Duration,
+        id: u64,
+        name: String,
+        spawned_at: &'static Location<'static>,
+        sample: Sample,
+    },
+    /// SY4: worker `index` is held, and its thread did not answer the sample.
+    Unsampled { index: usize, held: Duration },
+    /// SY4: the coroutine gave its worker back.
+    GaveBack {
+        index: usize,
+        held: Duration,
+        id: u64,
+        name: String,
+    },
+}
+
+impl Report {
+    fn text(&self) -> String {
+        match self {
+            Report::Held {
+                index,
+                held,
+                id,
+                name,
+                spawned_at,
+                sample,
+            } => held_text(*index, *held, (*id, name, spawned_at), sample),
+            Report::Unsampled { index, held } => format!(
+                "weft: worker {index} has been held by one coroutine for {} without a weft \
+                 call; it did not answer the sampling signal (SIGURG), so the coroutine and its \
+                 stack are unknown.\n{REMEDY}",
+                show(*held)
+            ),
+            Report::GaveBack {
+                index,
+                held,
+                id,
+                name,
+            } => format!(
+                "weft: coroutine '{name}' (id {id}) gave worker {index} back after {}.\n",
+                show(*held)
+            ),
+        }
+    }
+}
+
+/// Hands reports to the reporter thread, started at the first one.
+#[derive(Debug, Default)]
+struct Reporter {
+    to_thread: Option<mpsc::Sender<Report>>,
+}
+
+impl Reporter {
+    fn send(&mut self, report: Report) {
+        if self.to_thread.is_none() {
+            let (tx, rx) = mpsc::channel::<Report>();
+            let started = std::thread::Builder::new()
+                .name("weft-sysmon-report".to_owned())
+                .spawn(move || rx.into_iter().for_each(|r| emit(&r.text())));
+            // Without the thread, the monitor prints itself (and is late meanwhile).
+            self.to_thread = started.is_ok().then_some(tx);
+        }
+        match &self.to_thread {
+            Some(tx) => {
+                if let Err(mpsc::SendError(report)) = tx.send(report) {
+                    emit(&report.text());
+                }
+            }
+            None => emit(&report.text()),
+        }
+    }
+}
+
+/// Body of the monitor thread.
+pub(super) fn run(sched: &'static Scheduler) {
+    let start = Instant::now();
+    let mut watches: Vec<Watch> = sched
+        .remotes
+        .iter()
+        .map(|r| Watch {
+            seen: r.progress.load(std::sync::atomic::Ordering::Relaxed),
+            since: start,
+            episode: Episode::Quiet,
+        })
+        .collect();
+    let mut pause = MIN_PAUSE;
+    let mut quiet = 0u32;
+    let mut reporter = Reporter::default();
+    loop {
+        if round(sched, &mut watches, &mut reporter, Instant::now()) {
+            quiet = 0;
+            pause = MIN_PAUSE;
+        } else {
+            quiet = quiet.saturating_add(1);
+            if quiet > QUIET_ROUNDS {
+                pause = (pause * 2).min(MAX_PAUSE);
+            }
+        }
+        if sched.idle.sysmon_try_sleep() {
+            // SY1: every worker sleeps, so every episode has ended: say so before sleeping.
+            round(sched, &mut watches, &mut reporter, Instant::now());
+            sched.sysmon.park(None);
+            sched.idle.sysmon_woke();
+            continue;
+        }
+        sched.sysmon.park(Some(Instant::now() + pause));
+    }
+}
+
+/// Looks at every worker once. Returns whether it did anything (a warning).
+fn round(sched: &Scheduler, watches: &mut [Watch], reporter: &mut Reporter, now: Instant) -> bool {
+    let mut acted = false;
+    for (index, (remote, watch)) in sched.remotes.iter().zip(watches.iter_mut()).enumerate() {
+        let progress = remote.progress.load(std::sync::atomic::Ordering::Relaxed);
+        if progress != watch.seen {
+            if let Episode::Warned { id, name } =
+                std::mem::replace(&mut watch.episode, Episode::Quiet)
+            {
+                reporter.send(Report::GaveBack {
+                    index,
+                    held: now - watch.since,
+                    id,
+                    name,
+                });
+            }
+            *watch = Watch {
+                seen: progress,
+                since: now,
+                episode: Episode::Quiet,
+            };
+            continue;
+        }
+        // SY2: an odd word is a sleeping worker.
+        if progress & 1 == 1 || !matches!(watch.episode, Episode::Quiet) {
+            continue;
+        }
+        let held = now - watch.since;
+        if let Some(after) = sched.config.blocking_warn
+            && held >= after
+        {
+            acted = true;
+            watch.episode = match sample::sample(remote.thread()) {
+                Some(mut sample) => match sample.coroutine.take() {
+                    Some((id, name, spawned_at)) => {
+                        reporter.send(Report::Held {
+                            index,
+                            held,
+                            id,
+                            name: name.clone(),
+                            spawned_at,
+                            sample,
+                        });
+                        Episode::Warned { id, name }
+                    }
+                    // The worker was between coroutines: its loop was held up (descheduled by
+                    // the OS, for one), which is not a coroutine's doing.
+                    None => Episode::Settled,
+                },
+                None => {
+                    reporter.send(Report::Unsampled { index, held });
+                    Episode::Settled
+                }
+            };
+        }
+    }
+    acted
+}
+
+/// SY4: the warning for a coroutine that holds worker `index`.
+fn held_text(
+    index: usize,
+    held: Duration,
+    (id, name, spawned_at): (u64, &str, &Location<'static>),
+    sample: &Sample,
+) -> String {
+    let mut text = format!(
+        "weft: coroutine '{name}' (id {id}, spawned at {spawned_at}) has held worker {index} for \
+         {} without a weft call",
+        show(held)
+    );
+    match sample.waiting {
+        Some(0) => text.push_str("; no other coroutine is queued on that worker yet.\n"),
+        Some(1) => text.push_str("; 1 coroutine queued on that worker waits behind it.\n"),
+        Some(n) => {
+            let _ = writeln!(
+                text,
+                "; {n} coroutines queued on that worker wait behind it."
+            );
+        }
+        None => text.push_str(".\n"),
+    }
+    text.push_str("  where it is (innermost call first):\n");
+    text.push_str(&stack_text(&sample.ips, sample.pc));
+    text.push_str(REMEDY);
+    text
+}
+
+/// Straight to the process's stderr (not a test harness's capture of the thread that happened
+/// to start the runtime), in one write.
+fn emit(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// `1.25 s`, `140 ms`, `350 µs`.
+fn show(d: Duration) -> String {
+    if d >= Duration::from_secs(1) {
+        format!("{:.2} s", d.as_secs_f64())
+    } else if d >= Duration::from_millis(1) {
+        format!("{} ms", d.as_millis())
+    } else {
+        format!("{} µs", d.as_micros())
+    }
+}
+
+/// The sampled stack, symbolised: from the frame the signal interrupted (`pc`, the first of
+/// `ips` if unknown) to the user's closure (`begin_short_backtrace` and weft's frames below it,
+/// the handler's and the signal trampoline's above it are left out).
+fn stack_text(ips: &[usize], pc: usize) -> String {
+    let first = ips.iter().position(|&ip| ip == pc).unwrap_or(0);
+    let mut frames: Vec<(String, Option<String>)> = Vec::new();
+    for (i, &ip) in ips.iter().enumerate().skip(first) {
+        // A return address points after its call: look up the call itself (the interrupted
+        // instruction is exact).
+        let addr = if i == first { ip } else { ip.saturating_sub(1) } as *mut std::ffi::c_void;
+        let before = frames.len();
+        backtrace::resolve(addr, |symbol| {
+            let name = symbol
+                .name()
+                .map_or_else(|| format!("{ip:#x}"), |n| format!("{n:#}"));
+            let place = symbol.filename().map(|file| match symbol.lineno() {
+                Some(line) => format!("{}:{line}", file.display()),
+                None => file.display().to_string(),
+            });
+            frames.push((name, place));
+        });
+        if frames.len() == before {
+            frames.push((format!("{ip:#x}"), None));
+        }
+    }
+    let mut text = String::new();
+    let mut printed = 0;
+    for (name, place) in &frames {
+        if name.contains("begin_short_backtrace") {
+            break;
+        }
+        if printed == MAX_PRINTED_FRAMES {
+            text.push_str("    ...\n");
+            break;
+        }
+        printed += 1;
+        match place {
+            Some(place) => {
+                let _ = writeln!(text, "    {name}\n        at {place}");
+            }
+            None => {
+                let _ = writeln!(text, "    {name}");
+            }
+        }
+    }
+    if printed == 0 {
+        text.push_str("    (no frames could be read)\n");
+    }
+    text
+}
