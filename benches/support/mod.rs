@@ -47,8 +47,10 @@ pub enum Placement {
 /// weft has no pinning API, but a started coroutine never changes worker (CO4). So each
 /// attempt spawns a probe that reports its OS thread and parks until it is told to run
 /// `body` or to quit; a misplaced probe quits and another is spawned. To land on this worker
-/// the caller yields (the worker runs its fresh queue before yielded coroutines); to land on
-/// another, the caller spins so that an idle worker steals the probe.
+/// the caller parks until the probe reports (a worker whose coroutines are all parked starts
+/// a new one itself: first placement, S8, sends it elsewhere only to a worker with a smaller
+/// load); to land on another, the caller spins, so that its worker counts as loaded and an
+/// idle worker steals the probe.
 pub fn spawn_placed<F, T>(placement: Placement, body: F) -> weft::thread::JoinHandle<Option<T>>
 where
     F: FnOnce() -> T + Send + 'static,
@@ -61,9 +63,10 @@ where
     const QUIT: u8 = 4;
     let body = Arc::new(Mutex::new(Some(body)));
     let here = std::thread::current().id();
+    let caller = weft::thread::current();
     for _attempt in 0..1000 {
         let gate = Arc::new(AtomicU8::new(PENDING));
-        let (probe_gate, probe_body) = (gate.clone(), body.clone());
+        let (probe_gate, probe_body, caller) = (gate.clone(), body.clone(), caller.clone());
         let probe = weft::thread::spawn(move || {
             let at = if std::thread::current().id() == here {
                 SAME
@@ -71,6 +74,7 @@ where
                 OTHER
             };
             probe_gate.store(at, Ordering::Release);
+            caller.unpark();
             loop {
                 match probe_gate.load(Ordering::Acquire) {
                     RUN => break,
@@ -87,7 +91,8 @@ where
                 PENDING if placement == Placement::OtherWorker && Instant::now() < spin_until => {
                     std::hint::spin_loop()
                 }
-                PENDING => weft::thread::yield_now(),
+                PENDING if placement == Placement::OtherWorker => weft::thread::yield_now(),
+                PENDING => weft::thread::park(),
                 at => break at,
             }
         };

@@ -127,17 +127,6 @@ pub(crate) fn build_co<C: Send + 'static>(stack: SlabStack, data: &C, run: fn(&C
     })
 }
 
-/// Calls the user's closure of a coroutine (or of a `spawn_blocking` job) through a frame of a
-/// known name, where the stacks that sysmon prints stop (std's `__rust_begin_short_backtrace`
-/// does the same for threads): the frames below it are weft's.
-#[inline(never)]
-pub(crate) fn begin_short_backtrace<R>(f: impl FnOnce() -> R) -> R {
-    let result = f();
-    // Keeps this frame from being a tail call, so it stays on the stack under `f`.
-    std::hint::black_box(());
-    result
-}
-
 /// What `TaskRef::resume` reports to the worker.
 pub(crate) enum Resumed {
     Suspended(Suspend),

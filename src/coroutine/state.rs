@@ -59,8 +59,9 @@ impl RunState {
     /// The owning worker popped the coroutine: `QUEUED` (a new coroutine) or `PARKED | WAKE`
     /// (a woken one) → `RUNNING`, consuming the wake (P9). A coroutine that yielded never left
     /// `RUNNING` and needs no write; a wake pending on it is kept for its next park (P3).
+    /// Returns whether the coroutine was parked.
     #[inline]
-    pub(crate) fn transition_to_running(&self) {
+    pub(crate) fn transition_to_running(&self) -> bool {
         let cur = self.0.load(Ordering::Relaxed);
         debug_assert!(
             matches!(cur & BASE, QUEUED | RUNNING) || cur == PARKED | WAKE,
@@ -71,6 +72,7 @@ impl RunState {
             // coroutine sees what every waker so far did before waking it.
             self.0.swap(RUNNING, Ordering::Acquire);
         }
+        cur & BASE == PARKED
     }
 
     /// Inside the coroutine, before switching: consumes a pending wake, if any, so the park

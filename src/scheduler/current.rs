@@ -15,7 +15,7 @@ thread_local! {
 }
 
 /// The current worker's core, if the caller runs on a worker thread.
-#[inline]
+#[inline(always)]
 pub(crate) fn worker() -> Option<&'static Core> {
     let p = WORKER.with(Cell::get);
     // SAFETY: a non-null WORKER points to the `Core` on this worker
@@ -26,8 +26,9 @@ pub(crate) fn worker() -> Option<&'static Core> {
     unsafe { p.as_ref() }
 }
 
-/// Runs `f` on the current worker's core, if the caller runs on a worker thread.
-#[inline]
+/// Runs `f` on the current worker's core, if the caller runs on a worker thread. Always
+/// inlined: it is a thread-local read and a branch around `f`, on the spawn path.
+#[inline(always)]
 pub(crate) fn with_worker<R>(f: impl FnOnce(&Core) -> R) -> Option<R> {
     worker().map(f)
 }

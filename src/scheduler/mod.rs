@@ -11,6 +11,12 @@
 //!   and `fresh` take turns (odd ticks look at `fresh` first, even ticks at `ready`);
 //!   `yielded` otherwise only when nothing else is runnable.
 //! - S4–S7: idle/search protocol, see `idle.rs`.
+//! - S8: first placement. A worker about to start an unstarted coroutine (popped from its
+//!   `fresh` deque, the injector, or stolen) starts it on the worker with the smallest load
+//!   (`Remote::load`: coroutines not parked, placed, and unstarted in its deque) when that
+//!   load is smaller than its own; it places it there through that worker's inbox. A placed
+//!   coroutine is never placed again. Where a coroutine first runs is where it lives (CO4),
+//!   so this is what balances long-lived coroutines.
 //!
 //! This layer owns the one scheduler of the process ([`global`]), the worker the caller runs
 //! on (`current.rs`), and the wake of a parked coroutine ([`wake`]): everything that puts a
@@ -65,15 +71,47 @@ pub(crate) fn global() -> Option<&'static Scheduler> {
 pub(crate) struct Remote {
     /// Steals unstarted coroutines from the worker's `fresh` deque (S1).
     stealer: Stealer<TaskRef>,
-    /// Woken coroutines owned by this worker, pushed by other threads (S2).
+    /// Woken coroutines owned by this worker, pushed by other threads (S2), and unstarted ones
+    /// placed here by other workers (S8). Only this worker takes from it.
     inbox: Injector<TaskRef>,
     /// The worker sleeps here when idle (or in the I/O driver, through `park_polling`).
     parker: OsParker,
-    /// SY2: an even count stored before every resume; odd while the worker sleeps. Written by
-    /// the worker only, read by sysmon.
+    /// SY2: a word stored before every resume, and before and after every sleep; written by the
+    /// worker only, read by sysmon and (for the load, S8) by the other workers. Bit 0 is set
+    /// while the worker sleeps; bits 1–30 hold how many of its coroutines are not parked
+    /// (`progress_load`); the bits above count resumes, so the word changes at every one.
     progress: AtomicU64,
     /// The worker thread's `pthread_t` (0 until it runs), for sysmon's sample (SY3).
     thread: AtomicUsize,
+    /// S8: unstarted coroutines placed here by other workers and not taken from the inbox
+    /// yet; added by the placers, taken off by the worker.
+    placed: Padded<AtomicUsize>,
+}
+
+/// SY2, S8: the layout of `Remote::progress`: bit 0 asleep, bits 1–30 the load, the bits above
+/// a count of resumes. The worker keeps the word and changes it by additions only (one per
+/// resume, one per change of the load), so publishing it is one store.
+const PROGRESS_ASLEEP: u64 = 1;
+const PROGRESS_LOAD_SHIFT: u32 = 1;
+const PROGRESS_LOAD_MASK: u64 = (1 << 30) - 1;
+const PROGRESS_ONE_LOAD: u64 = 1 << PROGRESS_LOAD_SHIFT;
+const PROGRESS_ONE_RESUME: u64 = 1 << 31;
+
+/// The load a progress word carries.
+fn progress_load(word: u64) -> usize {
+    ((word >> PROGRESS_LOAD_SHIFT) & PROGRESS_LOAD_MASK) as usize
+}
+
+/// A value on cache lines of its own.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Padded<T>(T);
+
+impl<T> std::ops::Deref for Padded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 impl Remote {
@@ -84,12 +122,21 @@ impl Remote {
             parker: OsParker::new(),
             progress: AtomicU64::new(0),
             thread: AtomicUsize::new(0),
+            placed: Padded::default(),
         }
     }
 
     /// The worker thread's `pthread_t`, 0 before it runs.
     fn thread(&self) -> usize {
         self.thread.load(Ordering::Acquire)
+    }
+
+    /// S8: the worker's load as another worker sees it: its coroutines that are not parked,
+    /// those placed on it, and the unstarted ones in its `fresh` deque (it will start them).
+    fn load(&self) -> usize {
+        progress_load(self.progress.load(Ordering::Relaxed))
+            + self.placed.load(Ordering::Relaxed)
+            + self.stealer.len()
     }
 }
 
@@ -243,6 +290,15 @@ impl Scheduler {
         if self.remotes[index].parker.unpark() {
             self.driver.wake();
         }
+    }
+
+    /// S8: an unstarted coroutine placed on worker `target`: into its inbox, counted in its
+    /// load, and wake the worker.
+    fn place(&self, target: usize, task: TaskRef) {
+        let remote = &self.remotes[target];
+        remote.placed.fetch_add(1, Ordering::Relaxed);
+        remote.inbox.push(task);
+        self.unpark_worker(target);
     }
 
     /// A woken coroutine owned by worker `owner`, woken from elsewhere: into that worker's

@@ -4,10 +4,10 @@
 //! - SY1 (idle.rs): it sleeps without a deadline while every worker sleeps, and the first
 //!   worker to wake wakes it; so an idle runtime costs it no wake-ups at all.
 //! - SY2: each worker publishes a progress word (`Remote::progress`): before every resume it
-//!   stores an even count one step higher (the only cost on the switch path), and while it
-//!   sleeps the word is odd. A worker whose word is even and has not changed since the monitor
-//!   last saw it change is held by one resume: the coroutine it runs has made no weft call that
-//!   switched since then.
+//!   stores a word with a count one higher (and its load, S8; the only cost on the switch
+//!   path), and while it sleeps the word is odd. A worker whose word is even and has not
+//!   changed since the monitor last saw it change is held by one resume: the coroutine it runs
+//!   has made no weft call that switched since then.
 //! - SY3 (sample.rs): the monitor learns which coroutine holds a worker, and where it is, by a
 //!   signal to that worker thread, never by reading its queues or its task from here.
 //! - SY4: a warning is printed once per episode (one unchanged progress value), when the hold
@@ -279,6 +279,16 @@ fn emit(text: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
+/// Whether `name` is one of the std frames through which the spawn wrapper calls the closure.
+fn is_unwind_guard(name: &str) -> bool {
+    name.starts_with("std::panicking::")
+        || name.starts_with("std::panic::")
+        || name.starts_with("core::ops::function::")
+        || name.starts_with("catch_unwind")
+        || name.starts_with("do_call")
+        || name.starts_with("call_once")
+}
+
 /// `1.25 s`, `140 ms`, `350 µs`.
 fn show(d: Duration) -> String {
     if d >= Duration::from_secs(1) {
@@ -291,8 +301,11 @@ fn show(d: Duration) -> String {
 }
 
 /// The sampled stack, symbolised: from the frame the signal interrupted (`pc`, the first of
-/// `ips` if unknown) to the user's closure (`begin_short_backtrace` and weft's frames below it,
-/// the handler's and the signal trampoline's above it are left out).
+/// `ips` if unknown) to the user's closure. Left out: the handler's frames and the signal
+/// trampoline above it; below it, weft's spawn wrapper (`Packet::run` in thread/join.rs, and
+/// std's `catch_unwind` frames that call the closure) and everything under that. Without
+/// debug information the wrapper cannot be found, and the stack is cut at
+/// `MAX_PRINTED_FRAMES`.
 fn stack_text(ips: &[usize], pc: usize) -> String {
     let first = ips.iter().position(|&ip| ip == pc).unwrap_or(0);
     let mut frames: Vec<(String, Option<String>)> = Vec::new();
@@ -315,12 +328,21 @@ fn stack_text(ips: &[usize], pc: usize) -> String {
             frames.push((format!("{ip:#x}"), None));
         }
     }
+    let mut end = frames
+        .iter()
+        .position(|(name, place)| {
+            name.starts_with("weft::thread::join::")
+                || place.as_deref().is_some_and(|p| {
+                    p.ends_with("src/thread/join.rs") || p.contains("src/thread/join.rs:")
+                })
+        })
+        .unwrap_or(frames.len());
+    while end > 0 && is_unwind_guard(&frames[end - 1].0) {
+        end -= 1;
+    }
     let mut text = String::new();
     let mut printed = 0;
-    for (name, place) in &frames {
-        if name.contains("begin_short_backtrace") {
-            break;
-        }
+    for (name, place) in &frames[..end] {
         if printed == MAX_PRINTED_FRAMES {
             text.push_str("    ...\n");
             break;

@@ -8,12 +8,16 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use crossbeam_deque::{Steal, Worker};
 
 use super::timer::Timers;
-use super::{Remote, Scheduler, current, wake_owned};
+use super::{
+    PROGRESS_ASLEEP, PROGRESS_ONE_LOAD, PROGRESS_ONE_RESUME, Remote, Scheduler, current,
+    progress_load, wake_owned,
+};
 use crate::coroutine::{Resumed, Suspend, TaskRef, Wake};
 use crate::stack::SlabStack;
 
@@ -32,6 +36,10 @@ const STACK_BATCH: usize = 32;
 /// D4: how long a worker sleeps on its parker, while I/O sources are registered and another
 /// worker holds the driver, before it looks whether the driver needs a poller.
 const DRIVER_WATCH: std::time::Duration = std::time::Duration::from_millis(10);
+/// S8: another worker's `fresh` deque is stolen from one coroutine at a time up to this
+/// length, in batches of at most `STEAL_BATCH` beyond it (crossbeam's own bound).
+const STEAL_ONE_BELOW: usize = 8;
+const STEAL_BATCH: usize = 32;
 /// Woken coroutines moved from the inbox per look.
 const INBOX_BATCH: usize = 128;
 
@@ -55,7 +63,8 @@ pub(crate) struct Core {
     tick: Cell<u32>,
     rng: Cell<u64>,
     searching: Cell<bool>,
-    /// SY2: the last even value stored into `remote.progress`.
+    /// SY2, S8: the progress word: resumes so far, and the load (coroutines committed to
+    /// start here, not finished and not parked); published in `remote.progress`.
     progress: Cell<u64>,
 }
 
@@ -195,7 +204,9 @@ impl Core {
             if let Some(task) = self.yielded.borrow_mut().pop_front() {
                 self.ready.borrow_mut().push_back(task);
             }
-            if let Some(task) = steal(|| self.sched.injector.steal()) {
+            if let Some(task) = steal(|| self.sched.injector.steal())
+                && let Some(task) = self.keep_or_place(task)
+            {
                 return Some(task);
             }
         }
@@ -205,7 +216,7 @@ impl Core {
         self.runnext_streak.set(0);
         // S3: started and unstarted coroutines take turns, so neither kind starves the other.
         let fresh_first = tick & 1 == 1;
-        if fresh_first && let Some(task) = self.fresh.pop() {
+        if fresh_first && let Some(task) = self.pop_fresh() {
             return Some(task);
         }
         if let Some(task) = self.ready.borrow_mut().pop_front() {
@@ -214,10 +225,70 @@ impl Core {
         if self.drain_inbox() {
             return self.ready.borrow_mut().pop_front();
         }
-        if !fresh_first && let Some(task) = self.fresh.pop() {
+        if !fresh_first && let Some(task) = self.pop_fresh() {
             return Some(task);
         }
         self.yielded.borrow_mut().pop_front()
+    }
+
+    /// The oldest unstarted coroutine of the `fresh` deque that is to start here (S8).
+    #[inline]
+    fn pop_fresh(&self) -> Option<TaskRef> {
+        while let Some(task) = self.fresh.pop() {
+            if let Some(task) = self.keep_or_place(task) {
+                return Some(task);
+            }
+        }
+        None
+    }
+
+    /// S8: `task`, unstarted, is about to start here; places it on the worker with the fewest
+    /// live coroutines instead when that one has fewer than this one. `None` if it was placed;
+    /// else it is counted as this worker's from now on.
+    #[inline]
+    fn keep_or_place(&self, task: TaskRef) -> Option<TaskRef> {
+        let mine = progress_load(self.progress.get()) + self.remote.placed.load(Ordering::Relaxed);
+        // Nobody has fewer than none: the common case costs no look at the other workers.
+        let task = if mine == 0 {
+            task
+        } else {
+            self.place_elsewhere(task, mine)?
+        };
+        self.load_up();
+        Some(task)
+    }
+
+    /// S8: places `task` on a worker with fewer live coroutines than `mine`, if there is one;
+    /// else gives it back.
+    #[inline(never)]
+    fn place_elsewhere(&self, task: TaskRef, mine: usize) -> Option<TaskRef> {
+        // Another worker's unstarted coroutines (those it took in a batch steal, or its own
+        // spawns) will start there: they count in its load. This worker's own are the ones it
+        // is deciding about, one at a time.
+        let mut best = (mine, self.index);
+        for (index, remote) in self.sched.remotes.iter().enumerate() {
+            if index != self.index {
+                best = best.min((remote.load(), index));
+            }
+        }
+        if best.1 == self.index {
+            return Some(task);
+        }
+        self.sched.place(best.1, task);
+        None
+    }
+
+    /// S8: one more coroutine of this worker runs (committed to start here, or woken from a
+    /// park); the next progress word publishes it.
+    #[inline]
+    fn load_up(&self) {
+        self.progress.set(self.progress.get() + PROGRESS_ONE_LOAD);
+    }
+
+    /// S8: one coroutine of this worker fewer runs (it parked or finished).
+    #[inline]
+    fn load_down(&self) {
+        self.progress.set(self.progress.get() - PROGRESS_ONE_LOAD);
     }
 
     fn take_runnext(&self) -> Option<TaskRef> {
@@ -249,6 +320,11 @@ impl Core {
         for _ in 0..INBOX_BATCH {
             match steal(|| inbox.steal()) {
                 Some(task) => {
+                    if task.owner().is_none() {
+                        // S8: placed here by another worker; now this worker's to start.
+                        self.remote.placed.fetch_sub(1, Ordering::Relaxed);
+                        self.load_up();
+                    }
                     ready.push_back(task);
                     moved = true;
                 }
@@ -291,7 +367,9 @@ impl Core {
             self.searching.set(true);
         }
         let sched = self.sched;
-        if let Some(task) = steal(|| sched.injector.steal_batch_and_pop(&self.fresh)) {
+        if let Some(task) = steal(|| sched.injector.steal_batch_and_pop(&self.fresh))
+            && let Some(task) = self.keep_or_place(task)
+        {
             return Some(task);
         }
         let n = sched.remotes.len();
@@ -302,7 +380,16 @@ impl Core {
                 continue;
             }
             let stealer = &sched.remotes[victim].stealer;
-            if let Some(task) = steal(|| stealer.steal_batch_and_pop(&self.fresh)) {
+            // S8: a few unstarted coroutines are taken one at a time, so that each goes
+            // through placement; a long deque (a burst of short spawns) in a batch.
+            let limit = if stealer.len() <= STEAL_ONE_BELOW {
+                1
+            } else {
+                STEAL_BATCH
+            };
+            if let Some(task) = steal(|| stealer.steal_batch_with_limit_and_pop(&self.fresh, limit))
+                && let Some(task) = self.keep_or_place(task)
+            {
                 return Some(task);
             }
         }
@@ -364,10 +451,9 @@ impl Core {
         let sched = self.sched;
         let was_searching = self.searching.replace(false);
         // SY2: odd while asleep.
-        self.remote.progress.store(
-            self.progress.get() | 1,
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        self.remote
+            .progress
+            .store(self.progress.get() | PROGRESS_ASLEEP, Ordering::Relaxed);
         sched.idle.transition_to_parked(self.index, was_searching);
         // S6: every worker re-checks, not only the last searcher: a submitter that looked at
         // `state` before we registered saw us awake and woke nobody, and the searcher that
@@ -408,14 +494,13 @@ impl Core {
         }
     }
 
-    /// SY2: one store, before every resume and after every sleep.
+    /// SY2: one store, before every resume and after every sleep: a new count, and the load
+    /// (S8).
     #[inline]
     fn publish_progress(&self) {
-        let next = self.progress.get().wrapping_add(2);
-        self.progress.set(next);
-        self.remote
-            .progress
-            .store(next, std::sync::atomic::Ordering::Relaxed);
+        let word = self.progress.get().wrapping_add(PROGRESS_ONE_RESUME);
+        self.progress.set(word);
+        self.remote.progress.store(word, Ordering::Relaxed);
     }
 
     /// For the sampling signal handler (sample.rs), on this worker's own thread: how many
@@ -450,13 +535,17 @@ impl Core {
     /// when the switch was a yield that `turn_after_yield` could settle without the full
     /// `next_task`.
     fn run_task(&self, task: TaskRef) -> Option<TaskRef> {
-        task.state.transition_to_running();
+        if task.state.transition_to_running() {
+            // S8: a parked coroutine of this worker runs again.
+            self.load_up();
+        }
         let outcome = loop {
             self.publish_progress();
             match task.resume(self.index, |reserved| self.hot_stack(reserved)) {
                 Resumed::Suspended(Suspend::Park(deadline)) => {
                     // P1: the coroutine is off its stack; only now may wakers see it parked.
                     if task.state.transition_to_parked() {
+                        self.load_down();
                         break Outcome::Parked(deadline);
                     }
                     // P3: a wake arrived since the coroutine last consumed one: resume it.
@@ -474,6 +563,7 @@ impl Core {
             Outcome::Finished(stack) => {
                 task.state.transition_to_done();
                 self.release_stack(stack);
+                self.load_down();
             }
         }
         None

@@ -42,9 +42,7 @@ impl<T> Packet<T> {
 
     /// Runs the coroutine body, catching its panic, and publishes the result.
     pub(crate) fn run(&self, f: impl FnOnce() -> T) {
-        let result = panic::catch_unwind(AssertUnwindSafe(|| {
-            crate::coroutine::begin_short_backtrace(f)
-        }));
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
         // CL1: a coroutine's locals are dropped before its result is published, so a join
         // returns after their destructors ran (no-op on a `spawn_blocking` pool thread).
         crate::coroutine::locals::destroy_current();
