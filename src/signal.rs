@@ -108,20 +108,21 @@ pub(crate) fn install() {
 
 /// Gives the calling thread an alternate signal stack of at least `ALTSTACK_SIZE` bytes if it
 /// has none or a smaller one. std gives the threads it spawns one of `SIGSTKSZ` (8 KiB), too
-/// small for the unwinder that sysmon's sample runs in its handler (scheduler/sample.rs); std
-/// unmaps its own at thread exit, and worker threads never exit.
-pub(crate) fn ensure_altstack() {
+/// small for the unwinder that sysmon's sample runs in its handler (scheduler/sample.rs). The
+/// returned guard, kept by the thread until it ends, takes the stack down again (configured
+/// workers never end; spare workers do); std unmaps its own at thread exit, as before.
+pub(crate) fn ensure_altstack() -> AltStack {
     // SAFETY: querying with a null new-stack pointer only writes `old`.
     unsafe {
         let mut old: libc::stack_t = std::mem::zeroed();
         if libc::sigaltstack(std::ptr::null(), &mut old) != 0
             || (old.ss_flags & libc::SS_DISABLE == 0 && old.ss_size >= ALTSTACK_SIZE)
         {
-            return;
+            return AltStack(None);
         }
     }
-    // SAFETY: a fresh anonymous mapping; it is handed to the kernel as this thread's signal
-    // stack and never unmapped (worker threads live as long as the process).
+    // SAFETY: a fresh anonymous mapping, handed to the kernel as this thread's signal stack;
+    // `AltStack` unmaps it only after disabling it.
     unsafe {
         let mem = libc::mmap(
             std::ptr::null_mut(),
@@ -132,14 +133,42 @@ pub(crate) fn ensure_altstack() {
             0,
         );
         if mem == libc::MAP_FAILED {
-            return;
+            return AltStack(None);
         }
         let stack = libc::stack_t {
             ss_sp: mem,
             ss_flags: 0,
             ss_size: ALTSTACK_SIZE,
         };
-        libc::sigaltstack(&stack, std::ptr::null_mut());
+        if libc::sigaltstack(&stack, std::ptr::null_mut()) != 0 {
+            libc::munmap(mem, ALTSTACK_SIZE);
+            return AltStack(None);
+        }
+        AltStack(Some(mem))
+    }
+}
+
+/// The alternate signal stack `ensure_altstack` installed on this thread, if it did. Not
+/// `Send`: dropped on the thread it belongs to.
+#[derive(Debug)]
+pub(crate) struct AltStack(Option<*mut libc::c_void>);
+
+impl Drop for AltStack {
+    fn drop(&mut self) {
+        let Some(mem) = self.0 else { return };
+        // SAFETY: the stack was installed on this thread (the type is not `Send`) and no
+        // handler runs on it now (we are not in a handler); it is disabled before it is
+        // unmapped, so the kernel never delivers a signal onto unmapped memory.
+        unsafe {
+            let disable = libc::stack_t {
+                ss_sp: std::ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
+            if libc::sigaltstack(&disable, std::ptr::null_mut()) == 0 {
+                libc::munmap(mem, ALTSTACK_SIZE);
+            }
+        }
     }
 }
 

@@ -40,12 +40,15 @@ fn worker_name() -> String {
         .to_owned()
 }
 
+/// A configured worker (`weft-worker-0` to `-1`) or a spare that sysmon started for a worker
+/// held by one of these tests' CPU-bound coroutines (`-2` to `-3`, HO1: never more spares than
+/// workers).
 fn assert_worker_name(name: &str) {
     let index: usize = name
         .strip_prefix("weft-worker-")
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("not a worker thread name: {name:?}"));
-    assert!(index < WORKERS, "{name}");
+    assert!(index < 2 * WORKERS, "{name}");
 }
 
 #[test]
@@ -100,7 +103,8 @@ fn unstarted_work_spreads_to_every_worker() {
         })
         .join()
         .unwrap();
-        assert_eq!(per_worker.len(), WORKERS, "{per_worker:?}");
+        // Every worker ran some (a spare may have joined in, HO1).
+        assert!(per_worker.len() >= WORKERS, "{per_worker:?}");
         assert_eq!(per_worker.values().sum::<usize>(), N);
         for name in per_worker.keys() {
             assert_worker_name(name);
@@ -152,7 +156,7 @@ fn cpu_bound_spawns_from_one_coroutine_use_both_workers() {
         .unwrap();
         assert_eq!(results, (0..N as u64).collect::<Vec<_>>());
         let seen = seen.lock().unwrap();
-        assert_eq!(seen.len(), WORKERS, "{seen:?}");
+        assert!(seen.len() >= WORKERS, "{seen:?}");
         for n in seen.iter() {
             assert_worker_name(n);
         }
@@ -181,7 +185,11 @@ fn spawns_from_an_os_thread_spread_too() {
         for h in handles {
             h.join().unwrap();
         }
-        assert_eq!(seen.lock().unwrap().len(), WORKERS);
+        let seen = seen.lock().unwrap();
+        assert!(seen.len() >= WORKERS, "{seen:?}");
+        for n in seen.iter() {
+            assert_worker_name(n);
+        }
     });
 }
 

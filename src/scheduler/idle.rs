@@ -61,7 +61,9 @@ pub(crate) struct Woken {
 pub(crate) struct Idle {
     state: AtomicUsize,
     sleepers: Mutex<Vec<usize>>,
-    workers: usize,
+    /// Worker threads taking part: the configured ones, and spares while they take new work
+    /// (HO1). Changed under the sleepers lock, by `add_worker` and `remove_worker`.
+    workers: AtomicUsize,
 }
 
 impl Idle {
@@ -69,9 +71,24 @@ impl Idle {
     pub(crate) fn new(workers: usize) -> Idle {
         Idle {
             state: AtomicUsize::new(workers * ONE_UNPARKED),
-            sleepers: Mutex::new(Vec::with_capacity(workers)),
-            workers,
+            sleepers: Mutex::new(Vec::with_capacity(2 * workers)),
+            workers: AtomicUsize::new(workers),
         }
+    }
+
+    /// HO1: a spare worker starts, counted awake and not searching.
+    pub(crate) fn add_worker(&self) {
+        let _sleepers = self.sleepers.lock();
+        self.workers.fetch_add(1, Ordering::SeqCst);
+        self.state.fetch_add(ONE_UNPARKED, Ordering::SeqCst);
+    }
+
+    /// HO1: a retired spare leaves the protocol; it is awake, not searching and not in the
+    /// list, and takes no new work from now on, so nobody must wake it for any.
+    pub(crate) fn remove_worker(&self) {
+        let _sleepers = self.sleepers.lock();
+        self.state.fetch_sub(ONE_UNPARKED, Ordering::SeqCst);
+        self.workers.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// S4: called after stealable work was published. Returns the worker to wake, if any;
@@ -93,13 +110,13 @@ impl Idle {
 
     fn should_notify(&self) -> bool {
         let state = self.state.load(Ordering::SeqCst);
-        searching(state) == 0 && unparked(state) < self.workers
+        searching(state) == 0 && unparked(state) < self.workers.load(Ordering::SeqCst)
     }
 
     /// S7: tries to become a searcher.
     pub(crate) fn transition_to_searching(&self) -> bool {
         let state = self.state.load(Ordering::SeqCst);
-        if 2 * searching(state) >= self.workers.max(2) {
+        if 2 * searching(state) >= self.workers.load(Ordering::Relaxed).max(2) {
             return false;
         }
         self.state.fetch_add(ONE_SEARCHING, Ordering::SeqCst);

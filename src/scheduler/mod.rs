@@ -25,22 +25,25 @@
 mod current;
 mod idle;
 mod sample;
+mod slot;
 mod sysmon;
 mod timer;
 mod worker;
 
 use std::io;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering, fence};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering, fence};
 use std::time::Duration;
 
 use crossbeam_deque::{Injector, Stealer, Worker};
+use parking_lot::Mutex;
 
 use crate::coroutine::{Task, TaskRef, Wake};
 use crate::io::Driver;
 use crate::parker::OsParker;
 use crate::stack::{SlabStack, StackGuard, StackPool};
 use idle::Idle;
+use slot::Slot;
 use worker::Core;
 
 /// What the scheduler is started with; resolved by the runtime (`runtime::Builder`, the
@@ -83,9 +86,14 @@ pub(crate) struct Remote {
     progress: AtomicU64,
     /// The worker thread's `pthread_t` (0 until it runs), for sysmon's sample (SY3).
     thread: AtomicUsize,
-    /// S8: unstarted coroutines placed here by other workers and not taken from the inbox
-    /// yet; added by the placers, taken off by the worker.
-    placed: Padded<AtomicUsize>,
+    /// HO1, S8: whether the slot's thread takes new coroutines, and the coroutines placed here
+    /// by other workers and not taken from the inbox yet (slot.rs).
+    slot: Padded<Slot>,
+    /// HO1: set by sysmon while this worker is held and a spare stands in for it; nobody
+    /// places coroutines on it meanwhile.
+    held: AtomicBool,
+    /// HO1: a spare slot's `fresh` deque while the slot has no thread.
+    spare_deque: Mutex<Option<Worker<TaskRef>>>,
 }
 
 /// SY2, S8: the layout of `Remote::progress`: bit 0 asleep, bits 1–30 the load, the bits above
@@ -115,14 +123,18 @@ impl<T> std::ops::Deref for Padded<T> {
 }
 
 impl Remote {
-    fn new(stealer: Stealer<TaskRef>) -> Remote {
+    /// A configured worker's slot (`spare_deque: None`; its thread owns the deque), or a spare
+    /// slot, which keeps its deque until sysmon starts a thread in it.
+    fn new(stealer: Stealer<TaskRef>, spare_deque: Option<Worker<TaskRef>>) -> Remote {
         Remote {
             stealer,
             inbox: Injector::new(),
             parker: OsParker::new(),
             progress: AtomicU64::new(0),
             thread: AtomicUsize::new(0),
-            placed: Padded::default(),
+            slot: Padded(Slot::new(spare_deque.is_none())),
+            held: AtomicBool::new(false),
+            spare_deque: Mutex::new(spare_deque),
         }
     }
 
@@ -135,8 +147,14 @@ impl Remote {
     /// those placed on it, and the unstarted ones in its `fresh` deque (it will start them).
     fn load(&self) -> usize {
         progress_load(self.progress.load(Ordering::Relaxed))
-            + self.placed.load(Ordering::Relaxed)
+            + self.slot.placed()
             + self.stealer.len()
+    }
+
+    /// S8, HO1: whether coroutines may be placed here: its thread takes new ones and is not
+    /// held.
+    fn takes_placements(&self) -> bool {
+        self.slot.is_active() && !self.held.load(Ordering::Relaxed)
     }
 }
 
@@ -218,8 +236,18 @@ impl Scheduler {
         let driver = Driver::new().map_err(|e| {
             io::Error::new(e.kind(), format!("weft: cannot start the I/O driver: {e}"))
         })?;
-        let queues: Vec<Worker<TaskRef>> = (0..n).map(|_| Worker::new_fifo()).collect();
-        let remotes = queues.iter().map(|q| Remote::new(q.stealer())).collect();
+        // HO1: a slot per worker, and as many spare slots, whose threads sysmon starts.
+        let mut queues: Vec<Worker<TaskRef>> = (0..2 * n).map(|_| Worker::new_fifo()).collect();
+        let spares = queues.split_off(n);
+        let remotes = queues
+            .iter()
+            .map(|q| Remote::new(q.stealer(), None))
+            .chain(
+                spares
+                    .into_iter()
+                    .map(|q| Remote::new(q.stealer(), Some(q))),
+            )
+            .collect();
         let sched: &'static Scheduler = Box::leak(Box::new(Scheduler {
             remotes,
             injector: Injector::new(),
@@ -292,13 +320,71 @@ impl Scheduler {
         }
     }
 
-    /// S8: an unstarted coroutine placed on worker `target`: into its inbox, counted in its
-    /// load, and wake the worker.
-    fn place(&self, target: usize, task: TaskRef) {
+    /// S8: an unstarted coroutine placed on worker `target`: counted in its load, into its
+    /// inbox, and wake the worker. Gives the coroutine back if the target no longer takes new
+    /// ones (HO2).
+    fn place(&self, target: usize, task: TaskRef) -> Result<(), TaskRef> {
         let remote = &self.remotes[target];
-        remote.placed.fetch_add(1, Ordering::Relaxed);
+        if !remote.slot.try_place() {
+            return Err(task);
+        }
         remote.inbox.push(task);
         self.unpark_worker(target);
+        Ok(())
+    }
+
+    /// The number of configured workers, and of spare slots.
+    fn workers(&self) -> usize {
+        self.config.workers
+    }
+
+    /// HO1: the spare in slot `index` takes no new coroutines from now on, and leaves once its
+    /// own have ended (HO3); it is woken to notice.
+    fn retire_spare(&self, index: usize) {
+        self.remotes[index].slot.retire();
+        self.unpark_worker(index);
+    }
+
+    /// HO1: starts a thread in an idle spare slot, which takes new coroutines like any worker
+    /// until sysmon retires it. `free` says whether sysmon is done with a slot's previous
+    /// thread. Returns the slot and the thread, or `None` if every spare slot is taken (never
+    /// more spares than workers) or the thread cannot start (reported once by the caller).
+    fn start_spare(
+        &'static self,
+        free: impl Fn(usize) -> bool,
+    ) -> Option<io::Result<(usize, std::thread::JoinHandle<()>)>> {
+        let n = self.workers();
+        let index = (n..2 * n).find(|&i| free(i) && self.remotes[i].slot.activate())?;
+        self.idle.add_worker();
+        let started = std::thread::Builder::new()
+            .name(format!("weft-worker-{index}"))
+            .spawn(move || worker::run_spare(self, index));
+        Some(match started {
+            Ok(handle) => Ok((index, handle)),
+            Err(e) => {
+                self.abandon_spare(index);
+                Err(e)
+            }
+        })
+    }
+
+    /// HO1: a spare slot whose thread could not start goes back to idle; what was placed on it
+    /// meanwhile goes to the injector.
+    fn abandon_spare(&self, index: usize) {
+        let remote = &self.remotes[index];
+        remote.slot.retire();
+        self.idle.remove_worker();
+        loop {
+            while let Some(task) = worker::steal_one(&remote.inbox) {
+                remote.slot.took_placed();
+                self.injector.push(task);
+            }
+            if remote.slot.try_exit() {
+                break;
+            }
+            std::thread::yield_now();
+        }
+        self.notify_work();
     }
 
     /// A woken coroutine owned by worker `owner`, woken from elsewhere: into that worker's

@@ -19,7 +19,10 @@
 //! lock, so the remaining risk is a thread interrupted inside the unwinder itself. The handler
 //! runs on the worker's alternate signal stack (at least 64 KiB, `signal::ensure_altstack`).
 //! A blocking system call interrupted by the signal is restarted (`SA_RESTART`) where the kernel
-//! restarts it; the others return `EINTR`, which std's blocking calls retry.
+//! restarts it; the others (socket calls with a timeout, `poll`, `epoll_wait`, see signal(7))
+//! fail with `EINTR`: std retries that in `sleep`, `read_exact` and `write_all`, but `read`
+//! returns it (`ErrorKind::Interrupted`). So the sample is taken only for a warning, once per
+//! episode, never for the hand-off.
 
 use std::panic::Location;
 use std::sync::Once;

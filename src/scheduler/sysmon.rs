@@ -13,6 +13,11 @@
 //! - SY4: a warning is printed once per episode (one unchanged progress value), when the hold
 //!   has lasted `Config::blocking_warn`; when the worker moves on, one line says for how long
 //!   it was held.
+//! - HO1: a worker held for `HANDOFF_AFTER` stops counting as a worker: the monitor starts a
+//!   thread in a spare slot (never more spares than workers), which takes new coroutines like
+//!   any worker, and steals the held worker's unstarted ones; nobody places coroutines on the
+//!   held worker meanwhile. When the held worker moves on, the monitor retires the spare, which
+//!   runs its started coroutines to their end and leaves (HO3, worker.rs).
 //!
 //! While workers run, the monitor looks at every worker every 20 µs at first and backs off, as
 //! Go's sysmon does: after 50 rounds in which it had nothing to do, the pause doubles each
@@ -37,6 +42,9 @@ const MIN_PAUSE: Duration = Duration::from_micros(20);
 const MAX_PAUSE: Duration = Duration::from_millis(10);
 /// Rounds with nothing to do before the pause starts doubling (Go's 50).
 const QUIET_ROUNDS: u32 = 50;
+/// HO1: how long one resume may hold a worker before a spare stands in for it: Go's
+/// `forcePreemptNS`, after which Go takes a running goroutine's processor away.
+const HANDOFF_AFTER: Duration = Duration::from_millis(10);
 /// Frames of the held coroutine's stack printed at most.
 const MAX_PRINTED_FRAMES: usize = 24;
 
@@ -47,6 +55,8 @@ struct Watch {
     seen: u64,
     since: Instant,
     episode: Episode,
+    /// HO1: the spare slot standing in for this worker during this episode.
+    stand_in: Option<usize>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +93,8 @@ enum Report {
     },
     /// SY4: worker `index` is held, and its thread did not answer the sample.
     Unsampled { index: usize, held: Duration },
+    /// HO1: no spare thread could be started for held worker `index`.
+    NoSpare { index: usize, error: String },
     /// SY4: the coroutine gave its worker back.
     GaveBack {
         index: usize,
@@ -108,6 +120,11 @@ impl Report {
                  call; it did not answer the sampling signal (SIGURG), so the coroutine and its \
                  stack are unknown.\n{REMEDY}",
                 show(*held)
+            ),
+            Report::NoSpare { index, error } => format!(
+                "weft: worker {index} is held, and no spare worker thread could be started to \
+                 stand in for it ({error}); new coroutines wait for the other workers. \
+                 (Reported once.)\n"
             ),
             Report::GaveBack {
                 index,
@@ -149,6 +166,29 @@ impl Reporter {
     }
 }
 
+/// HO1: the spare threads the monitor started, by spare slot; a slot is reused only after its
+/// previous thread has been joined (so its `pthread_t`, which SY3 signals, stays valid while
+/// the slot is not idle, and its deque is back).
+#[derive(Debug)]
+struct Spares {
+    threads: Vec<Option<std::thread::JoinHandle<()>>>,
+    /// The failure to start one, reported once.
+    reported: bool,
+}
+
+impl Spares {
+    /// Joins the threads that have ended.
+    fn reap(&mut self) {
+        for slot in &mut self.threads {
+            if slot.as_ref().is_some_and(|t| t.is_finished())
+                && let Some(thread) = slot.take()
+            {
+                let _ = thread.join();
+            }
+        }
+    }
+}
+
 /// Body of the monitor thread.
 pub(super) fn run(sched: &'static Scheduler) {
     let start = Instant::now();
@@ -159,13 +199,24 @@ pub(super) fn run(sched: &'static Scheduler) {
             seen: r.progress.load(std::sync::atomic::Ordering::Relaxed),
             since: start,
             episode: Episode::Quiet,
+            stand_in: None,
         })
         .collect();
+    let mut spares = Spares {
+        threads: (0..sched.workers()).map(|_| None).collect(),
+        reported: false,
+    };
     let mut pause = MIN_PAUSE;
     let mut quiet = 0u32;
     let mut reporter = Reporter::default();
     loop {
-        if round(sched, &mut watches, &mut reporter, Instant::now()) {
+        if round(
+            sched,
+            &mut watches,
+            &mut spares,
+            &mut reporter,
+            Instant::now(),
+        ) {
             quiet = 0;
             pause = MIN_PAUSE;
         } else {
@@ -176,7 +227,13 @@ pub(super) fn run(sched: &'static Scheduler) {
         }
         if sched.idle.sysmon_try_sleep() {
             // SY1: every worker sleeps, so every episode has ended: say so before sleeping.
-            round(sched, &mut watches, &mut reporter, Instant::now());
+            round(
+                sched,
+                &mut watches,
+                &mut spares,
+                &mut reporter,
+                Instant::now(),
+            );
             sched.sysmon.park(None);
             sched.idle.sysmon_woke();
             continue;
@@ -185,12 +242,18 @@ pub(super) fn run(sched: &'static Scheduler) {
     }
 }
 
-/// Looks at every worker once. Returns whether it did anything (a warning).
-fn round(sched: &Scheduler, watches: &mut [Watch], reporter: &mut Reporter, now: Instant) -> bool {
+/// Looks at every worker once. Returns whether it did anything (a warning, a hand-off).
+fn round(
+    sched: &'static Scheduler,
+    watches: &mut [Watch],
+    spares: &mut Spares,
+    reporter: &mut Reporter,
+    now: Instant,
+) -> bool {
     let mut acted = false;
     for (index, (remote, watch)) in sched.remotes.iter().zip(watches.iter_mut()).enumerate() {
         let progress = remote.progress.load(std::sync::atomic::Ordering::Relaxed);
-        if progress != watch.seen {
+        if progress != watch.seen || remote.slot.is_idle() {
             if let Episode::Warned { id, name } =
                 std::mem::replace(&mut watch.episode, Episode::Quiet)
             {
@@ -201,18 +264,38 @@ fn round(sched: &Scheduler, watches: &mut [Watch], reporter: &mut Reporter, now:
                     name,
                 });
             }
+            if let Some(spare) = watch.stand_in.take() {
+                // HO1: the worker is back: it takes placements again, and the spare leaves.
+                remote
+                    .held
+                    .store(false, std::sync::atomic::Ordering::Relaxed);
+                sched.retire_spare(spare);
+            }
             *watch = Watch {
                 seen: progress,
                 since: now,
                 episode: Episode::Quiet,
+                stand_in: None,
             };
             continue;
         }
         // SY2: an odd word is a sleeping worker.
-        if progress & 1 == 1 || !matches!(watch.episode, Episode::Quiet) {
+        if progress & 1 == 1 {
             continue;
         }
         let held = now - watch.since;
+        if held >= HANDOFF_AFTER
+            && watch.stand_in.is_none()
+            && !matches!(watch.episode, Episode::Settled)
+            && remote.slot.is_active()
+        {
+            // No sample first: the signal would make a blocking system call with a timeout
+            // fail with `EINTR` (socket(7)), and a hold this short is not worth that.
+            acted |= hand_off(sched, index, watch, spares, reporter);
+        }
+        if !matches!(watch.episode, Episode::Quiet) {
+            continue;
+        }
         if let Some(after) = sched.config.blocking_warn
             && held >= after
         {
@@ -242,6 +325,41 @@ fn round(sched: &Scheduler, watches: &mut [Watch], reporter: &mut Reporter, now:
         }
     }
     acted
+}
+
+/// HO1: worker `index` has been held for `HANDOFF_AFTER`: a spare stands in for it, if a
+/// spare slot is free. Returns whether one was started.
+fn hand_off(
+    sched: &'static Scheduler,
+    index: usize,
+    watch: &mut Watch,
+    spares: &mut Spares,
+    reporter: &mut Reporter,
+) -> bool {
+    spares.reap();
+    let n = sched.workers();
+    let free = |slot: usize| spares.threads[slot - n].is_none();
+    match sched.start_spare(free) {
+        Some(Ok((spare, thread))) => {
+            spares.threads[spare - n] = Some(thread);
+            sched.remotes[index]
+                .held
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            watch.stand_in = Some(spare);
+            true
+        }
+        Some(Err(e)) => {
+            if !std::mem::replace(&mut spares.reported, true) {
+                reporter.send(Report::NoSpare {
+                    index,
+                    error: e.to_string(),
+                });
+            }
+            false
+        }
+        // Every spare slot is taken: never more spares than workers.
+        None => false,
+    }
 }
 
 /// SY4: the warning for a coroutine that holds worker `index`.

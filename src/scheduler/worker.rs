@@ -11,7 +11,7 @@ use std::io;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use crossbeam_deque::{Steal, Worker};
+use crossbeam_deque::{Injector, Steal, Worker};
 
 use super::timer::Timers;
 use super::{
@@ -66,6 +66,12 @@ pub(crate) struct Core {
     /// SY2, S8: the progress word: resumes so far, and the load (coroutines committed to
     /// start here, not finished and not parked); published in `remote.progress`.
     progress: Cell<u64>,
+    /// HO3: coroutines committed to start here and not finished, parked ones included.
+    live: Cell<usize>,
+    /// HO1: a spare slot's thread (it leaves once retired and done).
+    spare: bool,
+    /// HO3: the spare was retired and has left the idle protocol: it takes no new work.
+    retired: Cell<bool>,
 }
 
 impl std::fmt::Debug for Core {
@@ -76,9 +82,31 @@ impl std::fmt::Debug for Core {
     }
 }
 
-/// Body of worker thread `index`.
+/// Body of configured worker thread `index`; never returns.
 pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<TaskRef>) {
-    crate::signal::ensure_altstack();
+    work(sched, index, fresh, false);
+    crate::fatal::bug("a configured worker left its loop");
+}
+
+/// HO1: body of the thread sysmon starts in spare slot `index`: runs like any worker until it
+/// is retired and its own coroutines have ended (HO3), then gives the slot's deque back.
+pub(super) fn run_spare(sched: &'static Scheduler, index: usize) {
+    let remote = &sched.remotes[index];
+    let Some(fresh) = remote.spare_deque.lock().take() else {
+        crate::fatal::bug("a spare worker started without its deque");
+    };
+    let fresh = work(sched, index, fresh, true);
+    *remote.spare_deque.lock() = Some(fresh);
+}
+
+/// The worker loop. Returns (with the deque) only for a spare that is done (HO3).
+fn work(
+    sched: &'static Scheduler,
+    index: usize,
+    fresh: Worker<TaskRef>,
+    spare: bool,
+) -> Worker<TaskRef> {
+    let _altstack = crate::signal::ensure_altstack();
     crate::panic::install_hook();
     let core = Core {
         index,
@@ -97,6 +125,9 @@ pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<TaskRef
         ),
         searching: Cell::new(false),
         progress: Cell::new(0),
+        live: Cell::new(0),
+        spare,
+        retired: Cell::new(false),
     };
     // SAFETY: pthread_self has no preconditions.
     let me = unsafe { libc::pthread_self() } as usize;
@@ -104,12 +135,20 @@ pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<TaskRef
         .thread
         .store(me, std::sync::atomic::Ordering::Release);
     current::set_worker(&core);
-    // `current::worker()` hands out `&'static Core`: true only because this loop never ends.
-    // If it unwound (a bug), `Core` would be dropped while WORKER still points at it, and its
-    // queued tasks' drops could reach it: abort with a message instead.
-    let _never_unwinds = WorkerUnwindGuard;
+    // `current::worker()` hands out `&'static Core`: true only because this loop ends only
+    // for a spare with no coroutine left, which clears WORKER first. If it unwound (a bug),
+    // `Core` would be dropped while WORKER still points at it, and its queued tasks' drops
+    // could reach it: abort with a message instead.
+    let never_unwinds = WorkerUnwindGuard;
     loop {
-        match core.next_task().or_else(|| core.search()) {
+        if core.spare && core.remote.slot.is_retiring() && core.retire() {
+            break;
+        }
+        match core.next_task().or_else(|| {
+            // SY2: from here until the next resume the worker is idle, not held.
+            core.publish_idle();
+            core.search()
+        }) {
             Some(task) => {
                 core.stop_searching();
                 core.run(task);
@@ -118,6 +157,13 @@ pub(super) fn run(sched: &'static Scheduler, index: usize, fresh: Worker<TaskRef
             None => core.sleep(),
         }
     }
+    current::set_worker(std::ptr::null());
+    std::mem::forget(never_unwinds);
+    let Core {
+        fresh, stack_cache, ..
+    } = core;
+    sched.stacks.release_batch(stack_cache.into_inner());
+    fresh
 }
 
 impl Core {
@@ -129,7 +175,28 @@ impl Core {
     /// A new unstarted coroutine spawned on this worker (S1).
     #[inline]
     pub(crate) fn push_fresh(&self, task: TaskRef) {
+        if self.retired.get() {
+            // HO3: a retired spare starts nothing new; the others take it.
+            return self.sched.injector.push(task);
+        }
         self.fresh.push(task);
+    }
+
+    /// HO3: the spare is retired. The first time: it leaves the idle protocol and hands its
+    /// unstarted coroutines to the injector. Returns whether it may leave now: none of its
+    /// coroutines is alive and nothing is placed on it (HO2).
+    fn retire(&self) -> bool {
+        if !self.retired.replace(true) {
+            if self.searching.replace(false) {
+                self.sched.idle.transition_from_searching();
+            }
+            self.sched.idle.remove_worker();
+            while let Some(task) = self.fresh.pop() {
+                self.sched.injector.push(task);
+            }
+            self.sched.notify_work();
+        }
+        self.live.get() == 0 && self.remote.inbox.is_empty() && self.remote.slot.try_exit()
     }
 
     /// A coroutine of this worker was woken by code running on this worker: it runs next.
@@ -204,7 +271,8 @@ impl Core {
             if let Some(task) = self.yielded.borrow_mut().pop_front() {
                 self.ready.borrow_mut().push_back(task);
             }
-            if let Some(task) = steal(|| self.sched.injector.steal())
+            if !self.retired.get()
+                && let Some(task) = steal(|| self.sched.injector.steal())
                 && let Some(task) = self.keep_or_place(task)
             {
                 return Some(task);
@@ -247,7 +315,7 @@ impl Core {
     /// else it is counted as this worker's from now on.
     #[inline]
     fn keep_or_place(&self, task: TaskRef) -> Option<TaskRef> {
-        let mine = progress_load(self.progress.get()) + self.remote.placed.load(Ordering::Relaxed);
+        let mine = progress_load(self.progress.get()) + self.remote.slot.placed();
         // Nobody has fewer than none: the common case costs no look at the other workers.
         let task = if mine == 0 {
             task
@@ -255,6 +323,7 @@ impl Core {
             self.place_elsewhere(task, mine)?
         };
         self.load_up();
+        self.live.set(self.live.get() + 1);
         Some(task)
     }
 
@@ -267,15 +336,15 @@ impl Core {
         // is deciding about, one at a time.
         let mut best = (mine, self.index);
         for (index, remote) in self.sched.remotes.iter().enumerate() {
-            if index != self.index {
+            if index != self.index && remote.takes_placements() {
                 best = best.min((remote.load(), index));
             }
         }
         if best.1 == self.index {
             return Some(task);
         }
-        self.sched.place(best.1, task);
-        None
+        // HO2: a spare retired meanwhile gives it back.
+        self.sched.place(best.1, task).err()
     }
 
     /// S8: one more coroutine of this worker runs (committed to start here, or woken from a
@@ -322,8 +391,9 @@ impl Core {
                 Some(task) => {
                     if task.owner().is_none() {
                         // S8: placed here by another worker; now this worker's to start.
-                        self.remote.placed.fetch_sub(1, Ordering::Relaxed);
+                        self.remote.slot.took_placed();
                         self.load_up();
+                        self.live.set(self.live.get() + 1);
                     }
                     ready.push_back(task);
                     moved = true;
@@ -352,6 +422,10 @@ impl Core {
     fn search(&self) -> Option<TaskRef> {
         if self.fire_timers() > 0 {
             return self.next_task();
+        }
+        if self.retired.get() {
+            // HO3: no new work; its own coroutines come back through the inbox and timers.
+            return None;
         }
         // D1: ready sockets before other workers' queues (Go's findrunnable does the same);
         // what they woke may belong to other workers, so go on searching if nothing is ours.
@@ -449,11 +523,10 @@ impl Core {
     /// S6: sleeps until woken or until the earliest timer is due.
     fn sleep(&self) {
         let sched = self.sched;
+        if self.retired.get() {
+            return self.sleep_retired();
+        }
         let was_searching = self.searching.replace(false);
-        // SY2: odd while asleep.
-        self.remote
-            .progress
-            .store(self.progress.get() | PROGRESS_ASLEEP, Ordering::Relaxed);
         sched.idle.transition_to_parked(self.index, was_searching);
         // S6: every worker re-checks, not only the last searcher: a submitter that looked at
         // `state` before we registered saw us awake and woke nobody, and the searcher that
@@ -487,15 +560,31 @@ impl Core {
         }
         let woken = sched.idle.transition_from_parked(self.index);
         self.searching.set(woken.searching);
-        self.publish_progress();
         if woken.wake_sysmon {
             // SY1: the first worker awake wakes the monitor.
             sched.sysmon.unpark();
         }
     }
 
-    /// SY2: one store, before every resume and after every sleep: a new count, and the load
-    /// (S8).
+    /// HO3: a retired spare, outside the idle protocol, sleeps on its parker until its next
+    /// timer, or until a wake for one of its coroutines, a placement that raced its
+    /// retirement, or sysmon unparks it.
+    fn sleep_retired(&self) {
+        let deadline = self.timers.borrow_mut().next_deadline();
+        self.remote.parker.park(deadline);
+    }
+
+    /// SY2: the worker stops running coroutines and looks for work, spins or sleeps: a new
+    /// count with bit 0 set, until the next resume. Off the switch path.
+    fn publish_idle(&self) {
+        let word = self.progress.get().wrapping_add(PROGRESS_ONE_RESUME);
+        self.progress.set(word);
+        self.remote
+            .progress
+            .store(word | PROGRESS_ASLEEP, Ordering::Relaxed);
+    }
+
+    /// SY2: one store, before every resume: a new count, and the load (S8).
     #[inline]
     fn publish_progress(&self) {
         let word = self.progress.get().wrapping_add(PROGRESS_ONE_RESUME);
@@ -564,6 +653,7 @@ impl Core {
                 task.state.transition_to_done();
                 self.release_stack(stack);
                 self.load_down();
+                self.live.set(self.live.get() - 1);
             }
         }
         None
@@ -616,8 +706,15 @@ impl Core {
     /// sits in the caller's own frame (arch/park.md, "The hot path is inlined"), and with this
     /// check inlined too LLVM moved the switch back into a separate closure frame (pair yield
     /// 10 ns -> 27 ns).
+    ///
+    /// A yield that returns at once still gives the worker back as far as sysmon is concerned
+    /// (SY2): it publishes a new progress word, as the resume after a real switch would.
     pub(crate) fn yield_returns_at_once(&self) -> bool {
-        self.yielded.borrow().is_empty() && self.only_yielders_runnable()
+        let alone = self.yielded.borrow().is_empty() && self.only_yielders_runnable();
+        if alone {
+            self.publish_progress();
+        }
+        alone
     }
 
     fn next_rand(&self) -> u64 {
@@ -644,6 +741,11 @@ enum Outcome {
     Parked(Option<Instant>),
     Yielded,
     Finished(SlabStack),
+}
+
+/// One coroutine from an injector (an inbox), if it has any.
+pub(super) fn steal_one(queue: &Injector<TaskRef>) -> Option<TaskRef> {
+    steal(|| queue.steal())
 }
 
 /// Retries a steal until it succeeds or finds the queue empty.
