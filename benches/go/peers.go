@@ -2,7 +2,7 @@
 // against (benches/README.md, "Go peers"). Each figure is the median of several runs (to set
 // next to criterion's mean) and names the weft bench it stands next to.
 //
-//	go run . [bench...]        # benches: spawn_join yield pingpong mpmc select million
+//	go run . [bench...]        # benches: spawn_join yield pingpong mpmc select million held_worker
 //
 // Run it with GOMAXPROCS=2 on the 2-core machine (`benches/go/run` does), so Go has as many
 // Ps as weft has workers. The yield benches and the `_one_p` ping-pong pin themselves to one
@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -221,6 +222,28 @@ func vmHWM() int {
 	return 0
 }
 
+// examples/held_worker.rs: on one P, a goroutine blocks its thread in a system call for
+// 500 ms (syscall.Nanosleep, Go's twin of a leftover std sleep); how long until a goroutine
+// spawned meanwhile starts (sysmon's retake and handoffp), in µs.
+func heldWorker() float64 {
+	var t0 time.Time
+	entering := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		t0 = time.Now()
+		close(entering)
+		ts := syscall.NsecToTimespec((500 * time.Millisecond).Nanoseconds())
+		syscall.Nanosleep(&ts, nil)
+		close(done)
+	}()
+	// Woken by the close, this goroutine can run only once the P has been taken from the
+	// thread in the system call.
+	<-entering
+	first := time.Since(t0)
+	<-done
+	return float64(first.Nanoseconds()) / 1e3
+}
+
 func main() {
 	benches := os.Args[1:]
 	if len(benches) == 0 {
@@ -245,6 +268,8 @@ func main() {
 			report("select/8", median(func() float64 { return selectN(8) }), "ns/select")
 		case "million":
 			million()
+		case "held_worker":
+			report("held_worker/first_started_one_p", onOneP(func() float64 { return median(heldWorker) }), "µs")
 		default:
 			fmt.Fprintf(os.Stderr, "unknown bench %q\n", b)
 			os.Exit(2)

@@ -84,8 +84,10 @@ pub(crate) struct Remote {
     /// while the worker sleeps; bits 1–30 hold how many of its coroutines are not parked
     /// (`progress_load`); the bits above count resumes, so the word changes at every one.
     progress: AtomicU64,
-    /// The worker thread's `pthread_t` (0 until it runs), for sysmon's sample (SY3).
+    /// The worker thread's `pthread_t` (0 until it runs), for sysmon's sample (SY3), and its
+    /// kernel thread id, for sysmon's look at whether it sleeps in the kernel (HO1).
     thread: AtomicUsize,
+    tid: AtomicUsize,
     /// HO1, S8: whether the slot's thread takes new coroutines, and the coroutines placed here
     /// by other workers and not taken from the inbox yet (slot.rs).
     slot: Padded<Slot>,
@@ -132,6 +134,7 @@ impl Remote {
             parker: OsParker::new(),
             progress: AtomicU64::new(0),
             thread: AtomicUsize::new(0),
+            tid: AtomicUsize::new(0),
             slot: Padded(Slot::new(spare_deque.is_none())),
             held: AtomicBool::new(false),
             spare_deque: Mutex::new(spare_deque),
@@ -141,6 +144,11 @@ impl Remote {
     /// The worker thread's `pthread_t`, 0 before it runs.
     fn thread(&self) -> usize {
         self.thread.load(Ordering::Acquire)
+    }
+
+    /// The worker thread's kernel thread id, 0 before it runs.
+    fn tid(&self) -> usize {
+        self.tid.load(Ordering::Acquire)
     }
 
     /// S8: the worker's load as another worker sees it: its coroutines that are not parked,

@@ -13,11 +13,13 @@
 //! - SY4: a warning is printed once per episode (one unchanged progress value), when the hold
 //!   has lasted `Config::blocking_warn`; when the worker moves on, one line says for how long
 //!   it was held.
-//! - HO1: a worker held for `HANDOFF_AFTER` stops counting as a worker: the monitor starts a
-//!   thread in a spare slot (never more spares than workers), which takes new coroutines like
-//!   any worker, and steals the held worker's unstarted ones; nobody places coroutines on the
-//!   held worker meanwhile. When the held worker moves on, the monitor retires the spare, which
-//!   runs its started coroutines to their end and leaves (HO3, worker.rs).
+//! - HO1: a worker held for `BLOCKED_HANDOFF_AFTER` while its thread sleeps in the kernel (a
+//!   blocking system call: the kernel says so in /proc), or for `BUSY_HANDOFF_AFTER` while it
+//!   computes, stops counting as a worker: the monitor starts a thread in a spare slot (never
+//!   more spares than workers), which takes new coroutines like any worker, and steals the
+//!   held worker's unstarted ones; nobody places coroutines on the held worker meanwhile. When
+//!   the held worker moves on, the monitor retires the spare, which runs its started
+//!   coroutines to their end and leaves (HO3, worker.rs).
 //!
 //! While workers run, the monitor looks at every worker every 20 µs at first and backs off, as
 //! Go's sysmon does: after 50 rounds in which it had nothing to do, the pause doubles each
@@ -40,11 +42,20 @@ use super::sample::{self, Sample};
 /// The shortest pause between two rounds, and the longest (Go's 20 µs and 10 ms).
 const MIN_PAUSE: Duration = Duration::from_micros(20);
 const MAX_PAUSE: Duration = Duration::from_millis(10);
+/// The pause after a wake from the deep sleep of SY1.
+const WOKEN_PAUSE: Duration = Duration::from_millis(1);
 /// Rounds with nothing to do before the pause starts doubling (Go's 50).
 const QUIET_ROUNDS: u32 = 50;
-/// HO1: how long one resume may hold a worker before a spare stands in for it: Go's
-/// `forcePreemptNS`, after which Go takes a running goroutine's processor away.
-const HANDOFF_AFTER: Duration = Duration::from_millis(10);
+/// HO1: how long one resume may hold a worker whose thread sleeps in the kernel (a blocking
+/// system call) before a spare stands in for it. Go takes the processor of a goroutine in a
+/// system call at sysmon's next tick (20 µs up to 10 ms) when other work waits; weft looks
+/// once the hold has lasted a millisecond, at its own next round.
+const BLOCKED_HANDOFF_AFTER: Duration = Duration::from_millis(1);
+/// HO1: the same for a worker whose thread is running (a long computation). A spare then
+/// competes with it for the cores, so it comes late: ten times Go's `forcePreemptNS`, after
+/// which Go preempts a running goroutine (which weft cannot do). With the default
+/// `WEFT_BLOCKING_WARN` the warning comes at the same time.
+const BUSY_HANDOFF_AFTER: Duration = Duration::from_millis(100);
 /// Frames of the held coroutine's stack printed at most.
 const MAX_PRINTED_FRAMES: usize = 24;
 
@@ -236,6 +247,13 @@ pub(super) fn run(sched: &'static Scheduler) {
             );
             sched.sysmon.park(None);
             sched.idle.sysmon_woke();
+            // A worker woke: work begins after a quiet spell, and a hold may begin with it. Go
+            // polls at 20 µs again after such a wake; weft looks every millisecond for the
+            // next 50 rounds, which brings a blocked worker's hand-off (HO1) from sysmon's
+            // 10 ms back-off period down to about a millisecond, at most a thousand wake-ups a
+            // second while it lasts.
+            pause = pause.min(WOKEN_PAUSE);
+            quiet = 0;
             continue;
         }
         sched.sysmon.park(Some(Instant::now() + pause));
@@ -284,10 +302,11 @@ fn round(
             continue;
         }
         let held = now - watch.since;
-        if held >= HANDOFF_AFTER
+        if held >= BLOCKED_HANDOFF_AFTER
             && watch.stand_in.is_none()
             && !matches!(watch.episode, Episode::Settled)
             && remote.slot.is_active()
+            && (held >= BUSY_HANDOFF_AFTER || sleeps_in_kernel(remote.tid()))
         {
             // No sample first: the signal would make a blocking system call with a timeout
             // fail with `EINTR` (socket(7)), and a hold this short is not worth that.
@@ -327,8 +346,25 @@ fn round(
     acted
 }
 
-/// HO1: worker `index` has been held for `HANDOFF_AFTER`: a spare stands in for it, if a
-/// spare slot is free. Returns whether one was started.
+/// HO1: whether kernel thread `tid` of this process is asleep in the kernel (state `S` or `D`
+/// in /proc: a blocking system call, a page fault on a slow disk), as opposed to running or
+/// waiting for a core (`R`). `false` if the state cannot be read.
+fn sleeps_in_kernel(tid: usize) -> bool {
+    if tid == 0 {
+        return false;
+    }
+    let Ok(stat) = std::fs::read(format!("/proc/self/task/{tid}/stat")) else {
+        return false;
+    };
+    // "tid (comm) S ...": the state follows the last ')' (the name may contain one).
+    let Some(close) = stat.iter().rposition(|&b| b == b')') else {
+        return false;
+    };
+    matches!(stat.get(close + 2), Some(b'S' | b'D'))
+}
+
+/// HO1: worker `index` has been held long enough: a spare stands in for it, if a spare slot
+/// is free. Returns whether one was started.
 fn hand_off(
     sched: &'static Scheduler,
     index: usize,

@@ -129,11 +129,10 @@ fn work(
         spare,
         retired: Cell::new(false),
     };
-    // SAFETY: pthread_self has no preconditions.
-    let me = unsafe { libc::pthread_self() } as usize;
-    core.remote
-        .thread
-        .store(me, std::sync::atomic::Ordering::Release);
+    // SAFETY: pthread_self and gettid have no preconditions.
+    let (me, tid) = unsafe { (libc::pthread_self() as usize, libc::gettid() as usize) };
+    core.remote.tid.store(tid, Ordering::Release);
+    core.remote.thread.store(me, Ordering::Release);
     current::set_worker(&core);
     // `current::worker()` hands out `&'static Core`: true only because this loop ends only
     // for a spare with no coroutine left, which clears WORKER first. If it unwound (a bug),
@@ -310,8 +309,8 @@ impl Core {
         None
     }
 
-    /// S8: `task`, unstarted, is about to start here; places it on the worker with the fewest
-    /// live coroutines instead when that one has fewer than this one. `None` if it was placed;
+    /// S8: `task`, unstarted, is about to start here; places it on the worker with the smallest
+    /// load instead when that load is smaller than this worker's. `None` if it was placed;
     /// else it is counted as this worker's from now on.
     #[inline]
     fn keep_or_place(&self, task: TaskRef) -> Option<TaskRef> {
@@ -327,8 +326,8 @@ impl Core {
         Some(task)
     }
 
-    /// S8: places `task` on a worker with fewer live coroutines than `mine`, if there is one;
-    /// else gives it back.
+    /// S8: places `task` on a worker whose load is smaller than `mine`, if there is one; else
+    /// gives it back.
     #[inline(never)]
     fn place_elsewhere(&self, task: TaskRef, mine: usize) -> Option<TaskRef> {
         // Another worker's unstarted coroutines (those it took in a batch steal, or its own
