@@ -33,25 +33,21 @@ fn weft_workers() -> usize {
         .count()
 }
 
-/// Child side: the only worker blocks in a 3 s `std::thread::sleep`; 100 coroutines spawned
-/// from main meanwhile must all finish before it wakes.
-#[test]
-fn child_one_worker_blocked() {
-    if !child_is("one-blocked") {
-        return;
-    }
+/// One hold of the only worker: a coroutine blocks in `std::thread::sleep(hold)`; 100
+/// coroutines are spawned from main meanwhile. Returns whether the hold had ended when they
+/// had all finished, and on which threads they ran.
+fn one_hold(hold: Duration) -> (bool, Vec<String>) {
     let running = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicBool::new(false));
     let (r, d) = (running.clone(), done.clone());
     let blocker = weft::go!(move || {
         r.store(true, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_secs(3));
+        std::thread::sleep(hold);
         d.store(true, Ordering::SeqCst);
     });
     while !running.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(1));
     }
-    let start = Instant::now();
     let handles: Vec<_> = (0..100)
         .map(|i| {
             weft::go!(move || {
@@ -61,23 +57,43 @@ fn child_one_worker_blocked() {
         })
         .collect();
     let ran_on: Vec<(usize, String)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    let elapsed = start.elapsed();
-    // HO1: they finished while the worker was still held.
-    child_report("blocker_done_first", done.load(Ordering::SeqCst));
-    child_report("elapsed_ms", elapsed.as_millis());
-    child_report("sum", ran_on.iter().map(|(i, _)| i).sum::<usize>());
-    let on_spare = ran_on.iter().filter(|(_, w)| w == "weft-worker-1").count();
-    child_report("on_spare", on_spare);
+    let done_first = done.load(Ordering::SeqCst);
+    assert_eq!(ran_on.iter().map(|(i, _)| i).sum::<usize>(), 4950);
     blocker.join().unwrap();
-    // HO3: the spare leaves once the worker is back and its own coroutines have ended.
+    (done_first, ran_on.into_iter().map(|(_, w)| w).collect())
+}
+
+/// Waits (up to 5 s) until only the configured worker is left; returns the worker threads.
+fn spares_gone() -> usize {
     let until = Instant::now() + Duration::from_secs(5);
     while weft_workers() > 1 && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(10));
     }
-    child_report("workers_after", weft_workers());
-    // The runtime goes on: the worker runs coroutines again, and a new hold gets a spare again.
+    weft_workers()
+}
+
+/// Child side: the only worker blocks in a 3 s `std::thread::sleep`; 100 coroutines spawned
+/// from main meanwhile must all finish before it wakes. Then again, in the slot the first spare
+/// left.
+#[test]
+fn child_one_worker_blocked() {
+    if !child_is("one-blocked") {
+        return;
+    }
+    let (blocker_done_first, ran_on) = one_hold(Duration::from_secs(3));
+    // HO1: they finished while the worker was still held, on the spare.
+    child_report("blocker_done_first", blocker_done_first);
+    let on_spare = ran_on.iter().filter(|w| *w == "weft-worker-1").count();
+    child_report("on_spare", on_spare);
+    // HO3: the spare leaves once the worker is back and its own coroutines have ended.
+    child_report("workers_after", spares_gone());
+    // The runtime goes on, and the slot takes a new spare for a new hold.
     assert_eq!(weft::go!(|| 6 * 7).join().unwrap(), 42);
-    child_report("after", "ok");
+    let (again_done_first, again_on) = one_hold(Duration::from_secs(1));
+    child_report("again_done_first", again_done_first);
+    let again_on_spare = again_on.iter().filter(|w| *w == "weft-worker-1").count();
+    child_report("again_on_spare", again_on_spare);
+    child_report("workers_after_again", spares_gone());
 }
 
 #[test]
@@ -88,7 +104,6 @@ fn a_spare_runs_new_coroutines_while_the_only_worker_is_held_and_leaves_after() 
         &[("WEFT_WORKERS", "1"), ("WEFT_BLOCKING_WARN", "off")],
     );
     out.assert_success();
-    assert_eq!(out.stdout_value("sum"), (0..100).sum::<usize>().to_string());
     assert_eq!(
         out.stdout_value("blocker_done_first"),
         "false",
@@ -97,7 +112,19 @@ fn a_spare_runs_new_coroutines_while_the_only_worker_is_held_and_leaves_after() 
     );
     assert_eq!(out.stdout_value("on_spare"), "100", "{}", out.dump());
     assert_eq!(out.stdout_value("workers_after"), "1", "{}", out.dump());
-    assert_eq!(out.stdout_value("after"), "ok");
+    assert_eq!(
+        out.stdout_value("again_done_first"),
+        "false",
+        "{}",
+        out.dump()
+    );
+    assert_eq!(out.stdout_value("again_on_spare"), "100", "{}", out.dump());
+    assert_eq!(
+        out.stdout_value("workers_after_again"),
+        "1",
+        "{}",
+        out.dump()
+    );
 }
 
 /// Child side: more blockers than workers, spawned from main; a watcher counts the worker
@@ -146,8 +173,10 @@ fn never_more_spares_than_workers() {
     out.assert_success();
     assert_eq!(out.stdout_value("sum"), (0..200).sum::<usize>().to_string());
     let most: usize = out.stdout_value("most_workers").parse().unwrap();
+    // At least one spare stood in (two workers held 300 ms in a system call), never more than
+    // two.
     assert!(
-        (2..=4).contains(&most),
+        (3..=4).contains(&most),
         "{most} worker threads at once with 2 workers:\n{}",
         out.dump()
     );

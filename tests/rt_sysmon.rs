@@ -23,8 +23,8 @@ fn child_blocker() {
     child_report("line", line);
     h.join().unwrap();
     // The gave-back line comes from sysmon's next round, after the reporter has symbolised
-    // the stack (up to a second in a debug build, the first time).
-    std::thread::sleep(Duration::from_millis(1500));
+    // the stack (up to a second in a debug build, the first time; more on a loaded machine).
+    std::thread::sleep(Duration::from_millis(4000));
 }
 
 fn block() {
@@ -115,7 +115,9 @@ fn coroutines_that_work_in_short_slices_get_no_warning() {
     let out = run_child(
         "child_short_slices",
         "slices",
-        &[("WEFT_BLOCKING_WARN", "50ms"), ("WEFT_WORKERS", "2")],
+        // Far above a slice (1 ms), far below the run (500 ms); high enough that a worker
+        // descheduled by a loaded machine is not taken for a held one.
+        &[("WEFT_BLOCKING_WARN", "250ms"), ("WEFT_WORKERS", "2")],
     );
     out.assert_success().assert_stderr_lacks("has held worker");
     let slices: u64 = out.stdout_value("slices").parse().unwrap();

@@ -1,9 +1,10 @@
 //! "Which worker am I": the `Core` of the worker thread the caller runs on.
 //!
-//! A raw pointer in a thread-local, set once by the worker loop (worker.rs, `run`) and valid
-//! for the life of the worker thread: the `Core` lives on the worker's own stack frame, which
-//! never returns. A coroutine reading it always sees its own worker, because a started
-//! coroutine never changes thread (CO4).
+//! A raw pointer in a thread-local, set once by the worker loop (worker.rs, `work`) and valid
+//! while set: the `Core` lives on the worker's own stack frame. A configured worker's loop
+//! never returns; a spare's returns only once none of its coroutines is alive (HO3), and clears
+//! the pointer before the `Core` goes. A coroutine reading it always sees its own worker,
+//! because a started coroutine never changes thread (CO4).
 
 use std::cell::Cell;
 use std::ptr;
@@ -18,10 +19,11 @@ thread_local! {
 #[inline(always)]
 pub(crate) fn worker() -> Option<&'static Core> {
     let p = WORKER.with(Cell::get);
-    // SAFETY: a non-null WORKER points to the `Core` on this worker
-    // thread's stack, which outlives everything that runs on the thread: the worker loop never
-    // returns, and aborts rather than unwind (`WorkerUnwindGuard` in scheduler/worker.rs), so
-    // the `Core` is never dropped while the thread runs. `Core` is not `Sync`, so the reference
+    // SAFETY: a non-null WORKER points to the `Core` on this worker thread's stack, which
+    // outlives every coroutine that runs on the thread and every call made from them: a
+    // configured worker's loop never returns, a spare's returns only when none of its
+    // coroutines is alive and clears WORKER first, and the loop aborts rather than unwind
+    // (`WorkerUnwindGuard` in scheduler/worker.rs). `Core` is not `Sync`, so the reference
     // stays on this thread, and it is only used shared.
     unsafe { p.as_ref() }
 }

@@ -67,8 +67,8 @@ pub(crate) fn global() -> Option<&'static Scheduler> {
     GLOBAL.get().copied()
 }
 
-/// The parts of a worker that other threads reach. On cache lines of its own: the worker writes
-/// `progress` before every resume.
+/// The parts of a worker that other threads reach, on cache lines of their own (`progress` on
+/// lines of its own within).
 #[derive(Debug)]
 #[repr(align(128))]
 pub(crate) struct Remote {
@@ -79,13 +79,15 @@ pub(crate) struct Remote {
     inbox: Injector<TaskRef>,
     /// The worker sleeps here when idle (or in the I/O driver, through `park_polling`).
     parker: OsParker,
-    /// SY2: a word stored before every resume, and before and after every sleep; written by the
+    /// SY2: a word stored before every resume, and when the worker goes idle; written by the
     /// worker only, read by sysmon and (for the load, S8) by the other workers. Bit 0 is set
-    /// while the worker sleeps; bits 1–30 hold how many of its coroutines are not parked
-    /// (`progress_load`); the bits above count resumes, so the word changes at every one.
-    progress: AtomicU64,
-    /// The worker thread's `pthread_t` (0 until it runs), for sysmon's sample (SY3), and its
-    /// kernel thread id, for sysmon's look at whether it sleeps in the kernel (HO1).
+    /// while the worker is idle (and before it first runs); bits 1–30 hold how many of its
+    /// coroutines are not parked (`progress_load`); the bits above count resumes, so the word
+    /// changes at every one. On cache lines of its own: it is written at every resume.
+    progress: Padded<AtomicU64>,
+    /// The worker thread's `pthread_t` (0 while the slot has no thread), for sysmon's sample
+    /// (SY3), and its kernel thread id, for sysmon's look at whether it sleeps in the kernel
+    /// (HO1). Set by the thread when it starts; cleared by sysmon when it joins a spare.
     thread: AtomicUsize,
     tid: AtomicUsize,
     /// HO1, S8: whether the slot's thread takes new coroutines, and the coroutines placed here
@@ -132,7 +134,7 @@ impl Remote {
             stealer,
             inbox: Injector::new(),
             parker: OsParker::new(),
-            progress: AtomicU64::new(0),
+            progress: Padded(AtomicU64::new(PROGRESS_ASLEEP)),
             thread: AtomicUsize::new(0),
             tid: AtomicUsize::new(0),
             slot: Padded(Slot::new(spare_deque.is_none())),
@@ -333,7 +335,11 @@ impl Scheduler {
     /// ones (HO2).
     fn place(&self, target: usize, task: TaskRef) -> Result<(), TaskRef> {
         let remote = &self.remotes[target];
-        if !remote.slot.try_place() {
+        let placed = remote.slot.try_place();
+        // HO2: a refused placement woke the slot's thread too: it may have failed to leave
+        // while the refused count was there, and then gone to sleep.
+        self.unpark_worker(target);
+        if !placed {
             return Err(task);
         }
         remote.inbox.push(task);

@@ -15,8 +15,9 @@
 //!
 //! Known limits: the stack is walked with the system unwinder (`_Unwind_Backtrace`, through the
 //! `backtrace` crate's `trace_unsynchronized`), which is not on POSIX's list of
-//! async-signal-safe functions; with glibc ≥ 2.35 its frame lookup (`_dl_find_object`) takes no
-//! lock, so the remaining risk is a thread interrupted inside the unwinder itself. The handler
+//! async-signal-safe functions; where libgcc is built to use glibc's `_dl_find_object` (GCC ≥
+//! 12 with glibc ≥ 2.35, as on Debian 12) its frame lookup takes no lock, so the remaining risk
+//! is a thread interrupted inside the unwinder itself. The handler
 //! runs on the worker's alternate signal stack (at least 64 KiB, `signal::ensure_altstack`).
 //! A blocking system call interrupted by the signal is restarted (`SA_RESTART`) where the kernel
 //! restarts it; the others (socket calls with a timeout, `poll`, `epoll_wait`, see signal(7))
@@ -58,8 +59,8 @@ struct Slot {
     spawned_at: AtomicPtr<Location<'static>>,
     name_len: AtomicUsize,
     name: [AtomicU64; MAX_NAME / 8],
-    /// Coroutines queued on the worker (runnable, woken from elsewhere, unstarted), or
-    /// `usize::MAX` if the handler could not look.
+    /// Coroutines queued for the worker that the handler can count safely: woken from
+    /// elsewhere or placed (its inbox), and unstarted (its deque).
     waiting: AtomicUsize,
 }
 
@@ -92,8 +93,9 @@ pub(super) fn install() {
 pub(super) struct Sample {
     /// The coroutine it runs, if any: id, name, spawn site.
     pub(super) coroutine: Option<(u64, String, &'static Location<'static>)>,
-    /// Coroutines queued behind it, if the handler could count them.
-    pub(super) waiting: Option<usize>,
+    /// Coroutines queued for it in its inbox and deque (its own run queues are not read from
+    /// the signal handler).
+    pub(super) waiting: usize,
     /// Return addresses, innermost first, starting inside the handler.
     pub(super) ips: Vec<usize>,
     /// The interrupted instruction (one of `ips`), 0 if unknown.
@@ -160,7 +162,7 @@ pub(super) fn sample(thread: usize) -> Option<Sample> {
     SLOT.request.store(IDLE, Ordering::Relaxed);
     Some(Sample {
         coroutine,
-        waiting: (waiting != usize::MAX).then_some(waiting),
+        waiting,
         ips,
         pc,
     })
@@ -178,9 +180,14 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         PREVIOUS.forward(sig, info, ctx);
         return;
     }
+    // The interrupted code may look at errno right after the signal returns.
+    // SAFETY: __errno_location returns this thread's errno, valid for the thread's life.
+    let errno = unsafe { *libc::__errno_location() };
     SLOT.pc.store(interrupted_pc(ctx), Ordering::Relaxed);
     record();
     SLOT.request.store(DONE, Ordering::Release);
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
 }
 
 /// The instruction the signal interrupted, from the handler's `ucontext_t`.
@@ -242,7 +249,6 @@ fn record() {
     if named.is_none() {
         SLOT.id.store(0, Ordering::Relaxed);
     }
-    let waiting = worker::with_worker(|core| core.queued_in_signal()).flatten();
-    SLOT.waiting
-        .store(waiting.unwrap_or(usize::MAX), Ordering::Relaxed);
+    let waiting = worker::with_worker(|core| core.queued_in_signal()).unwrap_or(0);
+    SLOT.waiting.store(waiting, Ordering::Relaxed);
 }

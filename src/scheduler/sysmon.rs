@@ -36,8 +36,8 @@ use std::panic::Location;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::Scheduler;
 use super::sample::{self, Sample};
+use super::{Scheduler, progress_load};
 
 /// The shortest pause between two rounds, and the longest (Go's 20 µs and 10 ms).
 const MIN_PAUSE: Duration = Duration::from_micros(20);
@@ -75,8 +75,11 @@ enum Episode {
     /// Nothing said about this hold (yet).
     Quiet,
     /// Looked at: no coroutine held the worker (the worker loop itself was held up, by the OS
-    /// for one); nothing more to say about this value.
+    /// for one); nothing more to say about this value, and no spare for it.
     Settled,
+    /// The worker did not answer the sample (SIGURG handled elsewhere); warned without the
+    /// coroutine. A spare may still stand in for it.
+    Unanswered,
     /// Warned about coroutine `id` named `name` (SY4).
     Warned { id: u64, name: String },
 }
@@ -188,13 +191,17 @@ struct Spares {
 }
 
 impl Spares {
-    /// Joins the threads that have ended.
-    fn reap(&mut self) {
-        for slot in &mut self.threads {
+    /// Joins the threads that have ended, and forgets their ids (SY3 must never signal them).
+    fn reap(&mut self, sched: &Scheduler) {
+        let n = sched.workers();
+        for (i, slot) in self.threads.iter_mut().enumerate() {
             if slot.as_ref().is_some_and(|t| t.is_finished())
                 && let Some(thread) = slot.take()
             {
                 let _ = thread.join();
+                let remote = &sched.remotes[n + i];
+                remote.thread.store(0, std::sync::atomic::Ordering::Release);
+                remote.tid.store(0, std::sync::atomic::Ordering::Release);
             }
         }
     }
@@ -322,6 +329,10 @@ fn round(
             watch.episode = match sample::sample(remote.thread()) {
                 Some(mut sample) => match sample.coroutine.take() {
                     Some((id, name, spawned_at)) => {
+                        // Waiting for the worker: its coroutines that are not parked besides
+                        // the holder (the load of its progress word, S8), and those in its
+                        // inbox and deque (counted by the handler).
+                        sample.waiting += progress_load(progress).saturating_sub(1);
                         reporter.send(Report::Held {
                             index,
                             held,
@@ -338,7 +349,7 @@ fn round(
                 },
                 None => {
                     reporter.send(Report::Unsampled { index, held });
-                    Episode::Settled
+                    Episode::Unanswered
                 }
             };
         }
@@ -372,7 +383,7 @@ fn hand_off(
     spares: &mut Spares,
     reporter: &mut Reporter,
 ) -> bool {
-    spares.reap();
+    spares.reap(sched);
     let n = sched.workers();
     let free = |slot: usize| spares.threads[slot - n].is_none();
     match sched.start_spare(free) {
@@ -411,15 +422,11 @@ fn held_text(
         show(held)
     );
     match sample.waiting {
-        Some(0) => text.push_str("; no other coroutine is queued on that worker yet.\n"),
-        Some(1) => text.push_str("; 1 coroutine queued on that worker waits behind it.\n"),
-        Some(n) => {
-            let _ = writeln!(
-                text,
-                "; {n} coroutines queued on that worker wait behind it."
-            );
+        0 => text.push_str("; no other coroutine waits for that worker yet.\n"),
+        1 => text.push_str("; 1 other coroutine waits for that worker.\n"),
+        n => {
+            let _ = writeln!(text, "; {n} other coroutines wait for that worker.");
         }
-        None => text.push_str(".\n"),
     }
     text.push_str("  where it is (innermost call first):\n");
     text.push_str(&stack_text(&sample.ips, sample.pc));

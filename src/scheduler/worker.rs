@@ -156,6 +156,8 @@ fn work(
             None => core.sleep(),
         }
     }
+    // SY2: idle from now on (sysmon forgets the slot once it is idle and the thread joined).
+    core.publish_idle();
     current::set_worker(std::ptr::null());
     std::mem::forget(never_unwinds);
     let Core {
@@ -356,6 +358,10 @@ impl Core {
     /// S8: one coroutine of this worker fewer runs (it parked or finished).
     #[inline]
     fn load_down(&self) {
+        debug_assert!(
+            progress_load(self.progress.get()) > 0,
+            "S8: load below zero"
+        );
         self.progress.set(self.progress.get() - PROGRESS_ONE_LOAD);
     }
 
@@ -449,7 +455,7 @@ impl Core {
         let start = self.next_rand() as usize % n;
         for i in 0..n {
             let victim = (start + i) % n;
-            if victim == self.index {
+            if victim == self.index || sched.remotes[victim].slot.is_idle() {
                 continue;
             }
             let stealer = &sched.remotes[victim].stealer;
@@ -591,14 +597,12 @@ impl Core {
         self.remote.progress.store(word, Ordering::Relaxed);
     }
 
-    /// For the sampling signal handler (sample.rs), on this worker's own thread: how many
-    /// coroutines are queued here, or `None` when the code the signal interrupted has one of
-    /// the queues borrowed.
-    pub(super) fn queued_in_signal(&self) -> Option<usize> {
-        let ready = self.ready.try_borrow().ok()?.len();
-        let yielded = self.yielded.try_borrow().ok()?.len();
-        let runnext = usize::from(self.runnext.try_borrow().ok()?.is_some());
-        Some(ready + yielded + runnext + self.remote.inbox.len() + self.fresh.len())
+    /// For the sampling signal handler (sample.rs), on this worker's own thread: the
+    /// coroutines queued for this worker that can be counted from a signal handler, those in
+    /// its inbox and its deque (atomic lengths). The run queues (`ready`, `runnext`,
+    /// `yielded`) are left out: the code the signal interrupted may be changing them.
+    pub(super) fn queued_in_signal(&self) -> usize {
+        self.remote.inbox.len() + self.fresh.len()
     }
 
     /// S3/D1: on fairness ticks, a busy worker collects I/O events without waiting (unless
