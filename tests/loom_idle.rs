@@ -39,32 +39,14 @@ mod loom {
 #[path = "../src/scheduler/idle.rs"]
 mod idle;
 
+use ::loom::sync::Arc;
 use ::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
-use ::loom::sync::{Arc, Condvar, Mutex};
 use ::loom::thread;
 use idle::Idle;
 
-/// A one-token parker, the shape of `parker.rs` (which loom cannot run: it is a futex).
-#[derive(Default)]
-struct Parker {
-    notified: Mutex<bool>,
-    cond: Condvar,
-}
-
-impl Parker {
-    fn park(&self) {
-        let mut n = self.notified.lock().unwrap();
-        while !*n {
-            n = self.cond.wait(n).unwrap();
-        }
-        *n = false;
-    }
-
-    fn unpark(&self) {
-        *self.notified.lock().unwrap() = true;
-        self.cond.notify_one();
-    }
-}
+#[path = "support/loom_parker.rs"]
+mod loom_parker;
+use loom_parker::Parker;
 
 struct Shared {
     idle: Idle,

@@ -79,35 +79,17 @@ mod loom {
 #[path = "../src/io/readiness.rs"]
 mod readiness;
 
+use ::loom::sync::Arc;
 use ::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use ::loom::sync::{Arc, Condvar, Mutex};
 use ::loom::thread;
 use readiness::{Direction, READ_CLOSED, READABLE, ScheduledIo, WRITABLE};
 
 // ---------------------------------------------------------------------------------------------
 // The waiter, the socket and the wait loop
 
-/// A one-token parker, the shape of `parker.rs`: a wake-up that comes first is kept.
-#[derive(Default)]
-struct Parker {
-    notified: Mutex<bool>,
-    cond: Condvar,
-}
-
-impl Parker {
-    fn park(&self) {
-        let mut n = self.notified.lock().unwrap();
-        while !*n {
-            n = self.cond.wait(n).unwrap();
-        }
-        *n = false;
-    }
-
-    fn unpark(&self) {
-        *self.notified.lock().unwrap() = true;
-        self.cond.notify_one();
-    }
-}
+#[path = "support/loom_parker.rs"]
+mod loom_parker;
+use loom_parker::Parker;
 
 /// The waiter type `W` of `ScheduledIo<W>`: one coroutine's parker, and how many wake-ups the
 /// poller sent it.

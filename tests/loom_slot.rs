@@ -23,32 +23,13 @@ mod loom {
 mod slot;
 
 use ::loom::sync::atomic::{AtomicUsize, Ordering};
-use ::loom::sync::{Arc, Condvar, Mutex};
+use ::loom::sync::{Arc, Mutex};
 use ::loom::thread;
 use slot::Slot;
 
-/// A one-token parker, the shape of `parker.rs` (which loom cannot run: it is a futex): the
-/// spare sleeps on it, and placers and sysmon wake it.
-#[derive(Default)]
-struct Parker {
-    notified: Mutex<bool>,
-    cond: Condvar,
-}
-
-impl Parker {
-    fn park(&self) {
-        let mut n = self.notified.lock().unwrap();
-        while !*n {
-            n = self.cond.wait(n).unwrap();
-        }
-        *n = false;
-    }
-
-    fn unpark(&self) {
-        *self.notified.lock().unwrap() = true;
-        self.cond.notify_one();
-    }
-}
+#[path = "support/loom_parker.rs"]
+mod loom_parker;
+use loom_parker::Parker;
 
 /// The spare's inbox: coroutines are numbers.
 type Inbox = Mutex<Vec<usize>>;
@@ -69,14 +50,15 @@ fn model(placers: usize, preemptions: usize) {
                 let (slot, inbox, kept, parker) =
                     (slot.clone(), inbox.clone(), kept.clone(), parker.clone());
                 thread::spawn(move || {
-                    // `Scheduler::place`: counted first, the spare woken either way (a refused
-                    // count may have made its leaving fail); a refusal keeps the coroutine.
+                    // `Scheduler::place`: counted first, pushed if counted, and the spare woken
+                    // either way (a refused count may have made its leaving fail); a refusal
+                    // keeps the coroutine.
                     let placed = slot.try_place();
-                    parker.unpark();
                     if placed {
                         inbox.lock().unwrap().push(i);
-                        parker.unpark();
-                    } else {
+                    }
+                    parker.unpark();
+                    if !placed {
                         kept.fetch_add(1, Ordering::SeqCst);
                     }
                 })

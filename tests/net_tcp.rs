@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use support::{
     Rng, child_is, child_report, deepen_backlog, fd_budget, heavy, run_child_with_timeout, start,
-    watchdog, with_timeout,
+    watchdog, with_timeout, worker_threads,
 };
 use weft::net::{TcpListener, TcpStream};
 use weft::{chan, go};
@@ -179,16 +179,6 @@ fn is_reset_kind(kind: io::ErrorKind) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::BrokenPipe
     )
-}
-
-/// Names of this process's threads that are weft workers.
-fn worker_threads() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task")
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| s.starts_with("weft-worker-"))
-        .collect()
 }
 
 /// A stream of bytes where position `p` holds `block[p % BLOCK]`: a prime-length random block,

@@ -12,25 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{child_is, child_report, run_child};
-
-/// The names of this process's threads, from /proc.
-fn thread_names() -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .map(|tasks| {
-            tasks
-                .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-                .map(|c| c.trim().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
+use support::{child_is, child_report, run_child, worker_threads};
 
 fn weft_workers() -> usize {
-    thread_names()
-        .iter()
-        .filter(|n| n.starts_with("weft-worker-"))
-        .count()
+    worker_threads().len()
 }
 
 /// One hold of the only worker: a coroutine blocks in `std::thread::sleep(hold)`; 100

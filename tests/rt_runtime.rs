@@ -7,22 +7,10 @@ use std::hint::black_box;
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use support::{child_is, child_report, run_child, watchdog};
+use support::{child_is, child_report, run_child, watchdog, worker_threads};
 use weft::go;
 use weft::runtime::{Builder as Runtime, StackGuard};
 use weft::thread::{self, Builder};
-
-/// Names of this process's threads that are weft workers (from /proc, so also idle ones).
-fn worker_threads() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir("/proc/self/task")
-        .expect("/proc/self/task")
-        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| s.starts_with("weft-worker-"))
-        .collect();
-    names.sort();
-    names
-}
 
 /// Waits until at least `n` worker threads have named themselves (threads name themselves
 /// when they start, which may be after `init` returned), then returns them all.

@@ -335,16 +335,16 @@ impl Scheduler {
     /// ones (HO2).
     fn place(&self, target: usize, task: TaskRef) -> Result<(), TaskRef> {
         let remote = &self.remotes[target];
-        let placed = remote.slot.try_place();
-        // HO2: a refused placement woke the slot's thread too: it may have failed to leave
-        // while the refused count was there, and then gone to sleep.
+        let result = if remote.slot.try_place() {
+            remote.inbox.push(task);
+            Ok(())
+        } else {
+            Err(task)
+        };
+        // Placed: the target takes it from its inbox. Refused (HO2): the target may have failed
+        // to leave while the refused count was there, and then gone to sleep.
         self.unpark_worker(target);
-        if !placed {
-            return Err(task);
-        }
-        remote.inbox.push(task);
-        self.unpark_worker(target);
-        Ok(())
+        result
     }
 
     /// The number of configured workers, and of spare slots.

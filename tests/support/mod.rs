@@ -13,6 +13,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// Names of this process's threads that are weft workers (configured and spare), sorted, from
+/// /proc (so idle ones too).
+pub fn worker_threads() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("/proc/self/task")
+        .expect("/proc/self/task")
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("comm")).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| s.starts_with("weft-worker-"))
+        .collect();
+    names.sort();
+    names
+}
+
 /// Generous bound for one test body (the suite as a whole takes a few seconds).
 pub const TIMEOUT_SECS: u64 = 60;
 
