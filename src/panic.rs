@@ -6,11 +6,17 @@
 //! (and a backtrace when `RUST_BACKTRACE` asks for one); panics elsewhere go to the hook that
 //! was installed before. A detached coroutine's panic is therefore always printed. A hook the
 //! program installs after the runtime started replaces weft's (std's usual rule).
+//!
+//! The report goes through `fatal::eprint`: captured by a test harness as `eprint!` is, and
+//! lost, without a panic, when stderr fails (a closed pipe, `/dev/full`), as std's hook loses
+//! its own; `eprint!` would panic inside the hook, which aborts the process. A panic that
+//! `fatal::eprint` raises and catches itself (its write failed) is not reported at all.
 
 use std::backtrace::{Backtrace, BacktraceStatus};
 use std::panic::{self, PanicHookInfo};
 
 use crate::coroutine::current;
+use crate::fatal;
 
 /// Installs the hook once per process. Called by every worker before it runs anything (a
 /// worker thread is never panicking at that point), so no coroutine can panic before it.
@@ -22,6 +28,11 @@ pub(crate) fn install_hook() {
 fn install_hook_now() {
     let previous = panic::take_hook();
     panic::set_hook(Box::new(move |info| {
+        if fatal::silenced() {
+            // `fatal::eprint` failed to write to stderr and catches this panic: there is
+            // nothing to say, and nowhere to say it.
+            return;
+        }
         if current::in_coroutine() {
             report(info);
         } else {
@@ -50,8 +61,8 @@ fn report(info: &PanicHookInfo<'_>) {
                 "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n",
             ),
         }
-        // `eprint!`, like std's hook, so test harnesses that capture output capture this too.
-        eprint!("{text}");
+        // Where `eprint!` writes (test harnesses capture it), but never panicking.
+        fatal::eprint(&text);
     };
     current::with_task(|t| t.on_parent_stack(print));
 }

@@ -174,7 +174,9 @@ impl<W> Driver<W> {
         if let Err(e) = self.waker.wake() {
             // The eventfd cannot be written: the polling worker sleeps until its timeout or
             // the next I/O event. Say so instead of hanging silently.
-            eprintln!("weft: cannot wake the worker polling for I/O: {e}");
+            crate::fatal::eprint(&format!(
+                "weft: cannot wake the worker polling for I/O: {e}\n"
+            ));
         }
     }
 }
@@ -198,7 +200,7 @@ impl<W> DriverGuard<'_, W> {
         } = &mut *self.poller;
         if let Err(e) = poll.poll(events, timeout) {
             if e.kind() != io::ErrorKind::Interrupted {
-                eprintln!("weft: polling for I/O failed: {e}");
+                crate::fatal::eprint(&format!("weft: polling for I/O failed: {e}\n"));
             }
             return 0;
         }
