@@ -260,3 +260,69 @@ impl Writer<'_> {
         self.put(&digits[i..]);
     }
 }
+
+/// DU6: the write end of the pipe the `SIGQUIT` handler writes a byte to; -1 until installed.
+static QUIT_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// DU6: if `SIGQUIT` still has its default action, installs a handler that only writes a
+/// byte to a pipe, and returns the pipe's read end (blocking, close-on-exec), from which a
+/// thread of the runtime builds and prints the dump. `None` if the signal has another action
+/// (the program's, or ignored), or if the pipe or the handler cannot be set up.
+pub(crate) fn install_quit() -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a zeroed `sigaction` is a valid out-parameter, and a null new action only reads
+    // the current one.
+    let default = unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGQUIT, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_DFL
+    };
+    if !default {
+        return None;
+    }
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return None;
+    }
+    // SAFETY: pipe2 succeeded: both descriptors are open and owned by nobody else.
+    let (read, write) = unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::os::fd::OwnedFd::from_raw_fd(fds[1]),
+        )
+    };
+    // The handler never blocks: a full pipe already holds a request.
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe { libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK) };
+    QUIT_PIPE.store(
+        std::os::fd::IntoRawFd::into_raw_fd(write),
+        Ordering::Release,
+    );
+    // SAFETY: a zeroed `sigaction` with our handler and an empty mask is valid; the handler
+    // only calls write(2), which is async-signal-safe, and keeps errno.
+    let installed = unsafe {
+        let mut new: libc::sigaction = std::mem::zeroed();
+        new.sa_sigaction = quit_handler as *const () as usize;
+        new.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut new.sa_mask);
+        libc::sigaction(libc::SIGQUIT, &new, std::ptr::null_mut()) == 0
+    };
+    installed.then_some(read)
+}
+
+/// DU6: only signals the dump thread.
+extern "C" fn quit_handler(_sig: libc::c_int) {
+    let fd = QUIT_PIPE.load(Ordering::Acquire);
+    if fd < 0 {
+        return;
+    }
+    // SAFETY: errno is thread-local; reading and restoring it around write(2) keeps the
+    // interrupted code's value. `fd` is the pipe's write end, open for the process's life.
+    unsafe {
+        let errno = *libc::__errno_location();
+        let byte = 0u8;
+        let _ = libc::write(fd, (&raw const byte).cast(), 1);
+        *libc::__errno_location() = errno;
+    }
+}

@@ -396,6 +396,17 @@ mod park {
         current()
     }
 
+    /// `crate::park::Wait`: what a park waits for (the dump's reason); ignored here.
+    #[derive(Debug, Clone, Copy)]
+    pub(crate) enum Wait {
+        Mutex(usize),
+        RwLockRead(usize),
+        RwLockWrite(usize),
+        Condvar(usize),
+        Semaphore(usize),
+        Once(usize),
+    }
+
     /// The calling loom thread's unparker.
     pub(crate) fn current() -> Unparker {
         Unparker {
@@ -408,7 +419,7 @@ mod park {
     /// has no clock: a deadline (the models pass `Instant::now()`, which has passed by the
     /// time waitq.rs checks it) makes the park return at once, as if it had run out while
     /// waiting.
-    pub(crate) fn park(deadline: Option<Instant>) {
+    pub(crate) fn park(deadline: Option<Instant>, _why: Wait) {
         if deadline.is_some() {
             return;
         }

@@ -16,7 +16,7 @@ use std::time::Instant;
 use super::waiter::{Entry, WaitQueue, Waiter};
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
-use crate::park::Unparker;
+use crate::park::{Unparker, Wait};
 use parking_lot::MutexGuard;
 
 /// What a send did. Unless it is `Sent`, the message is still in the caller's `Option`.
@@ -213,7 +213,8 @@ impl<T> Chan<T> {
             SendStatus::Full => {}
         }
         // The message waits in the entry, and comes back unless a receiver took it.
-        let done = self.wait_queued(st, |st| &mut st.senders_q, msg, deadline);
+        let why = Wait::ChanSend(self as *const Chan<T> as usize);
+        let done = self.wait_queued(st, |st| &mut st.senders_q, msg, deadline, why);
         match (done, msg.is_some()) {
             (Some(_), false) => Ended::Done,
             // Completed by the receivers' disconnection (CH4): the message comes back.
@@ -234,7 +235,8 @@ impl<T> Chan<T> {
             RecvStatus::Disconnected => return Ended::Disconnected,
             RecvStatus::Empty => {}
         }
-        let done = self.wait_queued(st, |st| &mut st.receivers_q, out, deadline);
+        let why = Wait::ChanRecv(self as *const Chan<T> as usize);
+        let done = self.wait_queued(st, |st| &mut st.receivers_q, out, deadline, why);
         match (done, out.is_some()) {
             (Some(_), true) => Ended::Done,
             // Completed by the senders' disconnection (CH4).
@@ -256,6 +258,7 @@ impl<T> Chan<T> {
         queue: fn(&mut State<T>) -> &mut WaitQueue<T>,
         slot: &mut Option<T>,
         deadline: Option<Instant>,
+        why: Wait,
     ) -> Option<usize> {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return None;
@@ -264,7 +267,7 @@ impl<T> Chan<T> {
         let mut entry = Entry::new(&waiter, 0, slot.take());
         queue(&mut st).push(&entry);
         drop(st);
-        let done = waiter.wait(deadline);
+        let done = waiter.wait(deadline, why);
         if done.is_none() {
             // W1: off the queue before the entry goes away.
             queue(&mut self.lock()).remove(&entry);

@@ -296,7 +296,7 @@ impl<T> Receiver<T> {
                 (a, b) => a.or(b),
             };
             // Nobody unparks us: we wake at the due time or the deadline (or never).
-            crate::park::park(wake_at);
+            crate::park::park(wake_at, crate::park::Wait::Timer);
         }
     }
 

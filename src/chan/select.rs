@@ -467,6 +467,23 @@ impl<'a> Select<'a> {
     }
 }
 
+/// DU1: the operations of a waiting select, for the dump.
+///
+/// # Safety
+/// `ops` points to the `*const [&mut dyn Op]` that `run` keeps in its frame while it waits, and
+/// that frame is suspended in the wait (the dump's owner worker calls this between resumes).
+unsafe fn list_ops(ops: *const (), out: &mut Vec<crate::park::SelectOp>) {
+    // SAFETY: the caller's contract: the pointer and the operations it points to are alive
+    // and nobody uses them meanwhile.
+    let ops = unsafe { &**ops.cast::<*const [&mut dyn Op]>() };
+    for op in ops {
+        out.push(crate::park::SelectOp {
+            send: op.is_send(),
+            chan: op.lock_key().unwrap_or(0),
+        });
+    }
+}
+
 /// Arms of a select up to this many need no heap allocation in `run`.
 const INLINE_OPS: usize = 32;
 
@@ -553,8 +570,14 @@ pub fn run<'o>(ops: &mut [&'o mut (dyn Op + 'o)], wait: Wait) -> Option<usize> {
             .filter_map(|op| op.next_due())
             .chain(deadline)
             .min();
+        // DU1: the dump lists the operations through this pointer, while this frame waits.
+        let listed: *const [&'o mut (dyn Op + 'o)] = &*ops;
+        let why = crate::park::Wait::Select {
+            ops: (&raw const listed).cast(),
+            list: list_ops,
+        };
         let done = match &waiter {
-            Some(waiter) => waiter.wait(wake_at),
+            Some(waiter) => waiter.wait(wake_at, why),
             None => unreachable!("a select that waits has registered"),
         };
         // SE4: every entry off its queue before `waiter` goes away (W1).

@@ -17,7 +17,7 @@ use std::ptr::NonNull;
 use std::time::Instant;
 
 use super::selection::{Seen, Selection};
-use crate::park::{self, LocalUnparker, Unparker};
+use crate::park::{self, LocalUnparker, Unparker, Wait};
 
 /// The owner's side of one blocking call: its selection word and its unparker.
 #[derive(Debug)]
@@ -37,25 +37,25 @@ impl Waiter {
     }
 
     /// Blocks until an operation is completed for this call (`Some(case)`) or the deadline
-    /// passes and the call is aborted (`None`).
+    /// passes and the call is aborted (`None`). `why` names the wait for the dump (DU1).
     #[inline]
-    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<usize> {
+    pub(crate) fn wait(&self, deadline: Option<Instant>, why: Wait) -> Option<usize> {
         // W1 relies on this frame not being left while entries are queued: parking never
         // unwinds today; if it ever did, abort with a message rather than free queued entries.
         let guard = AbortOnUnwind;
-        let done = self.wait_inner(deadline);
+        let done = self.wait_inner(deadline, why);
         std::mem::forget(guard);
         done
     }
 
     #[inline]
-    fn wait_inner(&self, deadline: Option<Instant>) -> Option<usize> {
+    fn wait_inner(&self, deadline: Option<Instant>, why: Wait) -> Option<usize> {
         loop {
             match self.sel.seen() {
                 Seen::Done(case) => return Some(case),
                 Seen::Aborted => return None,
                 // C4: the claimer wakes us after completing.
-                Seen::Claimed => park::park(None),
+                Seen::Claimed => park::park(None, why),
                 Seen::Waiting => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {
                         if self.sel.try_abort() {
@@ -63,7 +63,7 @@ impl Waiter {
                         }
                         continue;
                     }
-                    park::park(deadline);
+                    park::park(deadline, why);
                 }
             }
         }

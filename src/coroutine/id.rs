@@ -25,6 +25,11 @@ impl ThreadId {
         ThreadId(NonZeroU64::new(id).expect("64-bit id space exhausted"))
     }
 
+    /// The identifier with this number, if it is one (0 is not).
+    pub(crate) fn from_u64(id: u64) -> Option<ThreadId> {
+        NonZeroU64::new(id).map(ThreadId)
+    }
+
     /// The identifier as a number (stable for the life of the process).
     pub fn as_u64(&self) -> NonZeroU64 {
         self.0

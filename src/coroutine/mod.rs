@@ -21,6 +21,7 @@ pub(crate) mod locals;
 mod state;
 mod task_ref;
 mod token;
+mod wait;
 
 use std::cell::{Cell, UnsafeCell};
 use std::panic::{self, AssertUnwindSafe, Location};
@@ -35,6 +36,8 @@ pub(crate) use locals::Locals;
 pub(crate) use state::{RunState, Wake};
 pub(crate) use task_ref::TaskRef;
 use token::Token;
+pub use wait::{SelectOp, WaitReason};
+pub(crate) use wait::{Wait, epoch, now_ms, tick as tick_clock};
 
 /// Why a coroutine switched back to its worker.
 #[derive(Debug, Clone, Copy)]
@@ -43,10 +46,16 @@ pub(crate) enum Suspend {
     Park(Option<Instant>),
     /// Go behind the other runnable work of this worker.
     Yield,
+    /// DU3: the stack was recorded for a dump; nothing else changed (`TaskRef::trace`).
+    Traced,
 }
 
-pub(crate) type Co = Coroutine<(), Suspend, (), SlabStack>;
-type CoYielder = Yielder<(), Suspend>;
+/// What a worker passes to the coroutine it resumes: null to run on, or (DU3) where to record
+/// the return addresses of its stack before it suspends again at once.
+pub(crate) type Resume = *mut Vec<usize>;
+
+pub(crate) type Co = Coroutine<Resume, Suspend, (), SlabStack>;
+type CoYielder = Yielder<Resume, Suspend>;
 
 /// The stack a task runs on: the slot reserved at spawn, then the coroutine built on it.
 enum Body {
@@ -102,7 +111,7 @@ pub(crate) fn build_co<C: Send + 'static>(stack: SlabStack, data: &C, run: fn(&C
     // itself is moved onto the coroutine's stack by `run`, where a closure too big for the
     // stack is an ordinary, reported stack overflow.
     let data: *const C = data;
-    Co::with_stack(stack, move |yielder: &CoYielder, ()| {
+    Co::with_stack(stack, move |yielder: &CoYielder, _first: Resume| {
         current::with_task(|task| task.yielder.set(yielder));
         // CO5: the coroutine owns a reference to its own task for as long as it runs, so a
         // task is never freed under frames that still borrow it (a coroutine parked forever
@@ -168,12 +177,23 @@ pub(crate) struct Task<S: ?Sized = dyn Start> {
     /// The `coroutine_local!` values (coroutine/locals.rs); only the coroutine itself touches them,
     /// from inside its body, on the owner thread (CO4, CL1). One pointer, null until used.
     pub(crate) locals: Locals,
+    /// DU1: what it parked for last, and when (coarse ms); written by the coroutine itself
+    /// before it switches away to park, read by its owner between resumes.
+    wait: Cell<Wait>,
+    wait_since: Cell<u64>,
+    /// DU1: `wait` holds a label set around a composite wait (a barrier over a condvar), which
+    /// the parks inside keep.
+    labelled: Cell<bool>,
+    /// DU4: its index in the owner worker's list of live coroutines (scheduler/dump.rs); the
+    /// owner worker only.
+    pub(crate) live_index: Cell<usize>,
     /// The closure, until the coroutine is built (owner thread only, CO4).
     start: S,
 }
 
-// SAFETY: the non-thread-safe fields are `start`, `body`, `yielder`, `stack_size`, `guard` and
-// `locals`. Before the first resume, they hold only a `Send` closure, a stack slot nobody has
+// SAFETY: the non-thread-safe fields are `start`, `body`, `yielder`, `stack_size`, `guard`,
+// `locals`, `wait`, `wait_since` and `live_index` (the last three are plain data, written
+// only by the coroutine or its owner worker, on the owner thread: DU1, DU4). Before the first resume, they hold only a `Send` closure, a stack slot nobody has
 // touched and an empty `locals`, so handing the task to another thread is sound; the spawner
 // stops touching them when it publishes the task (the queue push is a release). From the first
 // resume on, only the owning worker thread touches these fields (CO4: started coroutines are
@@ -220,6 +240,10 @@ impl<S: Start> Task<S> {
             yielder: Cell::new(std::ptr::null()),
             timer_seq: AtomicU64::new(0),
             locals: Locals::new(),
+            wait: Cell::new(Wait::Other),
+            wait_since: Cell::new(0),
+            labelled: Cell::new(false),
+            live_index: Cell::new(usize::MAX),
             start,
         })
     }
@@ -276,7 +300,8 @@ impl Task {
     }
 
     /// Switches from the running coroutine back to its worker. Must be called on the current
-    /// task, from inside its coroutine.
+    /// task, from inside its coroutine. A resume that asks for the stack (DU3) records it and
+    /// switches back at once; only a plain resume returns from here.
     #[inline(always)]
     pub(crate) fn suspend(&self, why: Suspend) {
         let yielder = self.yielder.get();
@@ -284,7 +309,67 @@ impl Task {
         // SAFETY: `yielder` was set by this coroutine's body on its own stack and stays valid
         // while the coroutine runs; we are inside that coroutine (the caller's contract), on
         // its owner thread.
-        unsafe { (*yielder).suspend(why) }
+        let mut trace = unsafe { (*yielder).suspend(why) };
+        while !trace.is_null() {
+            trace = self.record_stack(trace);
+        }
+    }
+
+    /// DU3: records this coroutine's return addresses into `out`, then switches back to the
+    /// worker with `Traced`; returns what the next resume passes.
+    #[cold]
+    #[inline(never)]
+    fn record_stack(&self, out: Resume) -> Resume {
+        let yielder = self.yielder.get();
+        let out = out as usize;
+        // The walk runs on the worker's stack (the coroutine's may have little room left);
+        // the unwinder follows the frames from there back into the coroutine's.
+        self.on_parent_stack(move || {
+            let mut ips = Vec::with_capacity(64);
+            backtrace::trace(|frame| {
+                ips.push(frame.ip() as usize);
+                ips.len() < 256
+            });
+            // SAFETY: DU3: `out` is the worker's vector, passed to this resume and not touched
+            // by the worker until the resume returns.
+            unsafe { *(out as *mut Vec<usize>) = ips };
+        });
+        // SAFETY: as in `suspend`.
+        unsafe { (*yielder).suspend(Suspend::Traced) }
+    }
+
+    /// Stores what this coroutine is about to park for (DU1). Inside the coroutine only.
+    #[inline(always)]
+    pub(crate) fn set_wait(&self, wait: Wait) {
+        if !self.labelled.get() {
+            self.wait.set(wait);
+        }
+        self.wait_since.set(now_ms());
+    }
+
+    /// Runs `f` with every park inside it reported as `label` (a barrier or wait group built
+    /// on a condvar or channel). Inside the coroutine only.
+    pub(crate) fn with_wait_label<R>(&self, label: Wait, f: impl FnOnce() -> R) -> R {
+        if self.labelled.replace(true) {
+            return f();
+        }
+        self.wait.set(label);
+        let r = f();
+        self.labelled.set(false);
+        r
+    }
+
+    /// DU1: what the coroutine parked for and since when (coarse ms), for its owner worker
+    /// between resumes.
+    pub(crate) fn wait(&self) -> (Wait, u64) {
+        (self.wait.get(), self.wait_since.get())
+    }
+
+    /// Whether the coroutine has a body that was started and has not finished: the only kind
+    /// with a stack to record. Owner worker only (CO4).
+    pub(crate) fn is_started(&self) -> bool {
+        // SAFETY: CO4: the owner worker reads `body` between resumes; nothing else writes it.
+        matches!(unsafe { &*self.body.get() }, Body::Started(_))
     }
 
     /// Display name for messages: the given name or `<unnamed>`.
@@ -319,7 +404,7 @@ impl TaskRef {
         // "Which coroutine am I" answers this task for the length of the resume (with the
         // reference's own pointer, whose provenance covers the whole task block).
         current::set(self.as_ptr());
-        let resumed = co.resume(());
+        let resumed = co.resume(std::ptr::null_mut());
         current::clear();
         match resumed {
             CoroutineResult::Yield(why) => Resumed::Suspended(why),
@@ -327,6 +412,28 @@ impl TaskRef {
                 Body::Started(co) => Resumed::Finished(co.into_stack()),
                 _ => unreachable!("matched Started above"),
             },
+        }
+    }
+}
+
+impl TaskRef {
+    /// DU3: the return addresses of this suspended coroutine's stack, from its park (or yield)
+    /// down to its entry. The coroutine runs only the walk and switches back; its run state,
+    /// queues and wait reason are untouched. Only its owner worker calls this, between
+    /// resumes, for a coroutine that is not running (it never is then: CO4).
+    pub(crate) fn trace(&self) -> Vec<usize> {
+        // SAFETY: CO4: we are the owner worker, between resumes: nothing else touches `body`.
+        let body = unsafe { &mut *self.body.get() };
+        let Body::Started(co) = body else {
+            return Vec::new();
+        };
+        let mut ips = Vec::new();
+        current::set(self.as_ptr());
+        let resumed = co.resume(&mut ips);
+        current::clear();
+        match resumed {
+            CoroutineResult::Yield(Suspend::Traced) => ips,
+            _ => crate::fatal::bug("a coroutine resumed for its stack did not come back at once"),
         }
     }
 }

@@ -110,6 +110,12 @@ impl RunState {
         debug_assert_eq!(prev & BASE, RUNNING);
     }
 
+    /// Whether the coroutine is parked and not woken (for the dump; its owner worker reads it
+    /// between resumes, when only a wake can change it).
+    pub(crate) fn is_parked(&self) -> bool {
+        self.0.load(Ordering::Acquire) == PARKED
+    }
+
     /// Any thread: makes the coroutine runnable (P2, P3).
     #[inline]
     pub(crate) fn wake(&self) -> Wake {

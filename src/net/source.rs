@@ -255,7 +255,7 @@ impl<T: AsRawFd> IoSource<T> {
         dir: Direction,
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
-        self.wait_loop(dir, || self.timeout(dir), None::<fn(&R) -> bool>, op)
+        self.wait_loop(dir, false, || self.timeout(dir), None::<fn(&R) -> bool>, op)
     }
 
     /// [`do_io`](Self::do_io) for a read or write of `len` bytes on a TCP stream (not a
@@ -276,6 +276,7 @@ impl<T: AsRawFd> IoSource<T> {
         }
         self.wait_loop(
             dir,
+            false,
             || self.timeout(dir),
             Some(move |n: &usize| *n > 0 && *n < len),
             op,
@@ -289,15 +290,17 @@ impl<T: AsRawFd> IoSource<T> {
         timeout: Option<Duration>,
         op: impl FnMut(&T) -> io::Result<R>,
     ) -> io::Result<R> {
-        self.wait_loop(dir, || Ok(timeout), None::<fn(&R) -> bool>, op)
+        self.wait_loop(dir, true, || Ok(timeout), None::<fn(&R) -> bool>, op)
     }
 
     /// The loop of `do_io`: `timeout` is asked for when the first wait begins (IO2);
     /// `drained`, for stream calls only, tells from a result that the call drained the queue
-    /// or filled the buffer (R5).
+    /// or filled the buffer (R5); `connection` says the call is an accept (read) or a connect
+    /// (write), for the dump's wait reason.
     fn wait_loop<R>(
         &self,
         dir: Direction,
+        connection: bool,
         timeout: impl FnOnce() -> io::Result<Option<Duration>>,
         drained: Option<impl Fn(&R) -> bool>,
         mut op: impl FnMut(&T) -> io::Result<R>,
@@ -353,7 +356,15 @@ impl<T: AsRawFd> IoSource<T> {
             };
             // R3: `None` means an event arrived meanwhile: retry at once.
             if let Some(key) = scheduled.register(dir, task) {
-                park::park(deadline);
+                let fd = self.io.as_raw_fd();
+                let why = match (dir, connection) {
+                    (Direction::Read, false) => park::Wait::SocketRead(fd),
+                    (Direction::Write, false) => park::Wait::SocketWrite(fd),
+                    (Direction::Read, true) => park::Wait::Accept(fd),
+                    (Direction::Write, true) => park::Wait::Connect(fd),
+                };
+                let _waiting = crate::io::Waiting::start();
+                park::park(deadline, why);
                 scheduled.cancel(dir, key);
             }
         }

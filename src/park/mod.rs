@@ -18,6 +18,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub(crate) use crate::coroutine::{SelectOp, Wait};
 use crate::coroutine::{Suspend, Task, TaskRef, current};
 use crate::parker::OsParker;
 use crate::scheduler;
@@ -117,9 +118,10 @@ pub(crate) fn current_local() -> LocalUnparker {
 }
 
 /// Blocks the caller until it is unparked, `deadline` passes, or a spurious wake-up (P4).
+/// `wait` says what for, for the dump (DU1); a plain thread ignores it.
 #[inline]
-pub(crate) fn park(deadline: Option<Instant>) {
-    if current::with_task(|task| park_coroutine(task, deadline)).is_some() {
+pub(crate) fn park(deadline: Option<Instant>, wait: Wait) {
+    if current::with_task(|task| park_coroutine(task, deadline, wait)).is_some() {
         return;
     }
     match (os_parker(), deadline) {
@@ -130,7 +132,7 @@ pub(crate) fn park(deadline: Option<Instant>) {
 }
 
 #[inline]
-fn park_coroutine(task: &Task, deadline: Option<Instant>) {
+fn park_coroutine(task: &Task, deadline: Option<Instant>, wait: Wait) {
     if task.state.try_consume_wake() {
         return;
     }
@@ -140,6 +142,8 @@ fn park_coroutine(task: &Task, deadline: Option<Instant>) {
     if std::thread::panicking() {
         return park_while_panicking(task, deadline);
     }
+    // DU1: stored by the coroutine itself, for its owner to read while it is parked.
+    task.set_wait(wait);
     // The wake that ends this park is consumed by the worker that pops the coroutine (P9); a
     // wake that made the commit fail stays pending, and makes the next park return at once.
     task.suspend(Suspend::Park(deadline));
@@ -149,13 +153,24 @@ fn park_coroutine(task: &Task, deadline: Option<Instant>) {
     }
 }
 
+/// Runs `f`, reporting every park inside it as `label` in the dump (DU1): a barrier or a wait
+/// group, built on a condvar or a channel, is named as such.
+#[inline]
+pub(crate) fn with_wait_label<R>(label: Wait, f: impl FnOnce() -> R) -> R {
+    match current::task_nonnull() {
+        // SAFETY: the current task is alive while it runs (coroutine/current.rs).
+        Some(task) => unsafe { task.as_ref() }.with_wait_label(label, f),
+        None => f(),
+    }
+}
+
 /// P6: waits on the current coroutine's user park token until it is set (consuming it) or
 /// `deadline` passes. Returns `false` at once, without waiting, outside coroutines.
 #[inline]
 pub(crate) fn park_token(deadline: Option<Instant>) -> bool {
     current::with_task(|task| {
         task.token.park(|| {
-            park(deadline);
+            park(deadline, Wait::Park);
             deadline.is_some_and(|d| Instant::now() >= d)
         })
     })
@@ -188,14 +203,14 @@ fn park_while_panicking(task: &Task, deadline: Option<Instant>) {
         }
         if !warned && now - since >= std::time::Duration::from_secs(1) {
             warned = true;
-            eprintln!(
+            crate::fatal::eprint(&format!(
                 "weft: coroutine '{}' (id {}) has been blocking its worker thread for 1 s while \
                  panicking (a Drop run by unwinding, or a panic hook, waits for something); \
                  the other coroutines of that worker cannot run until it is woken, so if one of \
-                 them is the waker this is a deadlock",
+                 them is the waker this is a deadlock\n",
                 task.display_name(),
                 task.id
-            );
+            ));
         }
         // The worker is blocked here, so it would never poll for I/O: if this coroutine
         // waits for a socket (and it is the only worker), nobody else would see the event.

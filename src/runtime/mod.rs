@@ -9,6 +9,8 @@
 //! | `WEFT_STACK_SIZE`   | usable stack bytes per coroutine (`k`/`m` suffix allowed) | 64 KiB   |
 //! | `WEFT_STACK_GUARD`  | `auto`, `madvise` or `mprotect`          | `auto`                    |
 //! | `WEFT_BLOCKING_WARN` | warn when a coroutine holds its worker this long without a weft call (`100ms`, `2s`, `500us`; `off`) | `100ms` |
+//! | `WEFT_DEADLOCK`     | when every coroutine is asleep and nothing can wake one: `warn` (print the dump once per episode), `abort` (print, then abort), `off` | `warn` |
+//! | `WEFT_SIGQUIT`      | `off`: leave `SIGQUIT` alone; otherwise, if it still has its default action, it prints the dump to stderr and the program goes on | on |
 //!
 //! An invalid value is reported by the first spawn as an `io::Error` naming the variable
 //! (`thread::spawn` and `go!` panic with that message, like `std::thread::spawn`).
@@ -17,9 +19,16 @@ use std::io;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+mod dump;
+
+pub use crate::coroutine::{SelectOp, WaitReason};
+use crate::scheduler::deadlock::Mode as DeadlockMode;
+pub use crate::scheduler::dump::Frame;
+pub use crate::scheduler::snapshot::{CoroutineState, Dump, DumpEntry};
 use crate::scheduler::{Config, Scheduler};
 pub use crate::stack::StackGuard;
 use crate::stack::{DEFAULT_STACK_SIZE, round_stack_size};
+pub use dump::dump;
 
 /// Most worker threads accepted.
 const MAX_WORKERS: usize = 1024;
@@ -162,11 +171,32 @@ impl Builder {
                 })?),
             },
         };
+        let deadlock = match env_value("WEFT_DEADLOCK").map_err(invalid)?.as_deref() {
+            None | Some("warn") => DeadlockMode::Warn,
+            Some("abort") => DeadlockMode::Abort,
+            Some("off") => DeadlockMode::Off,
+            Some(v) => {
+                return Err(invalid(format!(
+                    "weft: WEFT_DEADLOCK must be warn, abort or off, got {v:?}"
+                )));
+            }
+        };
+        let sigquit = match env_value("WEFT_SIGQUIT").map_err(invalid)?.as_deref() {
+            None | Some("on") => true,
+            Some("off") => false,
+            Some(v) => {
+                return Err(invalid(format!(
+                    "weft: WEFT_SIGQUIT must be on or off, got {v:?}"
+                )));
+            }
+        };
         Ok(Config {
             workers,
             stack_size,
             stack_guard,
             blocking_warn,
+            deadlock,
+            sigquit,
         })
     }
 }
@@ -220,10 +250,15 @@ static RUNTIME: OnceLock<InitResult> = OnceLock::new();
 fn build(config: Result<Config, (io::ErrorKind, String)>) -> InitResult {
     let config = config?;
     crate::signal::install();
+    let sigquit = config.sigquit;
     // The panic hook is installed by the workers as they start (`panic::install_hook`): this
     // thread may be panicking right now (a `Drop` that spawns), and std refuses to change the
     // hook from a panicking thread.
-    Scheduler::start(config).map_err(|e| (e.kind(), e.to_string()))
+    let sched = Scheduler::start(config).map_err(|e| (e.kind(), e.to_string()))?;
+    if sigquit {
+        dump::on_sigquit(sched);
+    }
+    Ok(sched)
 }
 
 /// The global scheduler, starting it from the environment on first use.

@@ -183,6 +183,11 @@ impl Idle {
         }
     }
 
+    /// DL1: whether every worker sleeps.
+    pub(crate) fn all_asleep(&self) -> bool {
+        unparked(self.state.load(Ordering::SeqCst)) == 0
+    }
+
     /// SY1: the monitor is awake again (woken, or spuriously).
     pub(crate) fn sysmon_woke(&self) {
         self.state.fetch_and(!SYSMON_ASLEEP, Ordering::SeqCst);

@@ -23,9 +23,12 @@
 //! coroutine on a queue. The runtime above it decides when it starts and with what [`Config`].
 
 mod current;
+pub(crate) mod deadlock;
+pub(crate) mod dump;
 mod idle;
 mod sample;
 mod slot;
+pub(crate) mod snapshot;
 mod sysmon;
 mod timer;
 mod worker;
@@ -56,6 +59,10 @@ pub(crate) struct Config {
     pub(crate) stack_guard: StackGuard,
     /// SY4: how long a coroutine may hold its worker before sysmon warns; `None`: never.
     pub(crate) blocking_warn: Option<Duration>,
+    /// DL1: `WEFT_DEADLOCK`.
+    pub(crate) deadlock: deadlock::Mode,
+    /// DU6: `WEFT_SIGQUIT` is not `off` (the runtime installs the dump on `SIGQUIT`).
+    pub(crate) sigquit: bool,
 }
 
 /// The scheduler of the process, once started.
@@ -98,6 +105,14 @@ pub(crate) struct Remote {
     held: AtomicBool,
     /// HO1: a spare slot's `fresh` deque while the slot has no thread.
     spare_deque: Mutex<Option<Worker<TaskRef>>>,
+    /// DU4: a dump request for the worker, and the flag it checks at its fairness ticks and
+    /// when it wakes (dump.rs).
+    dump: Mutex<Option<std::sync::Arc<dump::Request>>>,
+    dump_wanted: AtomicBool,
+    /// DU4: how many coroutines are committed to this worker and not finished (the length of
+    /// its list); stored by the worker when it changes, read by the dump and the deadlock
+    /// check.
+    live: AtomicUsize,
 }
 
 /// SY2, S8: the layout of `Remote::progress`: bit 0 asleep, bits 1–30 the load, the bits above
@@ -140,6 +155,9 @@ impl Remote {
             slot: Padded(Slot::new(spare_deque.is_none())),
             held: AtomicBool::new(false),
             spare_deque: Mutex::new(spare_deque),
+            dump: Mutex::new(None),
+            dump_wanted: AtomicBool::new(false),
+            live: AtomicUsize::new(0),
         }
     }
 
@@ -242,6 +260,8 @@ impl Scheduler {
     /// Builds the scheduler, starts its worker threads and makes it the [`global`] one. The
     /// runtime calls this once.
     pub(crate) fn start(config: Config) -> io::Result<&'static Scheduler> {
+        // DU2: the coarse clock counts from here.
+        crate::coroutine::tick_clock();
         let n = config.workers;
         let driver = Driver::new().map_err(|e| {
             io::Error::new(e.kind(), format!("weft: cannot start the I/O driver: {e}"))

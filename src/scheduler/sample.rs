@@ -109,6 +109,9 @@ pub(super) fn sample(thread: usize) -> Option<Sample> {
     if !INSTALLED.load(Ordering::Relaxed) || thread <= DONE {
         return None;
     }
+    // One request at a time (the monitor's warnings and the dump's held workers share SLOT).
+    static ONE_AT_A_TIME: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock();
     SLOT.request.store(thread, Ordering::Release);
     // SAFETY: `thread` is the `pthread_t` of a running worker thread (the caller's contract:
     // the monitor samples only workers it has seen running since their last exit check).

@@ -116,11 +116,28 @@ enum Report {
         id: u64,
         name: String,
     },
+    /// DL1: every coroutine is asleep and nothing can wake one.
+    Deadlock(super::deadlock::Found),
 }
 
 impl Report {
+    /// Prints the report; a deadlock report under `WEFT_DEADLOCK=abort` then aborts.
+    fn deliver(self) {
+        emit(&self.text());
+        if let Report::Deadlock(found) = self
+            && found.abort
+        {
+            emit("weft: aborting (WEFT_DEADLOCK=abort)\n");
+            std::process::abort();
+        }
+    }
+
     fn text(&self) -> String {
         match self {
+            Report::Deadlock(found) => format!(
+                "weft: all coroutines are asleep - deadlock?\n{}",
+                super::snapshot::build(found.collected.clone())
+            ),
             Report::Held {
                 index,
                 held,
@@ -165,17 +182,20 @@ impl Reporter {
             let (tx, rx) = mpsc::channel::<Report>();
             let started = std::thread::Builder::new()
                 .name("weft-sysmon-report".to_owned())
-                .spawn(move || rx.into_iter().for_each(|r| emit(&r.text())));
+                .spawn(move || {
+                    let _own = super::deadlock::own_thread();
+                    rx.into_iter().for_each(Report::deliver);
+                });
             // Without the thread, the monitor prints itself (and is late meanwhile).
             self.to_thread = started.is_ok().then_some(tx);
         }
         match &self.to_thread {
             Some(tx) => {
                 if let Err(mpsc::SendError(report)) = tx.send(report) {
-                    emit(&report.text());
+                    report.deliver();
                 }
             }
-            None => emit(&report.text()),
+            None => report.deliver(),
         }
     }
 }
@@ -209,6 +229,8 @@ impl Spares {
 
 /// Body of the monitor thread.
 pub(super) fn run(sched: &'static Scheduler) {
+    let _own = super::deadlock::own_thread();
+    let mut deadlock = super::deadlock::Watch::new(sched.config.deadlock);
     let start = Instant::now();
     let mut watches: Vec<Watch> = sched
         .remotes
@@ -228,6 +250,8 @@ pub(super) fn run(sched: &'static Scheduler) {
     let mut quiet = 0u32;
     let mut reporter = Reporter::default();
     loop {
+        // DU2: the coarse clock of the wait reasons moves on at every round.
+        crate::coroutine::tick_clock();
         if round(
             sched,
             &mut watches,
@@ -252,7 +276,17 @@ pub(super) fn run(sched: &'static Scheduler) {
                 &mut reporter,
                 Instant::now(),
             );
-            sched.sysmon.park(None);
+            // DL1: with coroutines alive, wake up now and then to look for a deadlock.
+            let quiet_for = deadlock.sleep_for(sched);
+            let before = progress_words(sched);
+            sched.sysmon.park(quiet_for.map(|d| Instant::now() + d));
+            if quiet_for.is_some() && sched.idle.all_asleep() && progress_words(sched) == before {
+                if let Some(found) = deadlock.check(sched) {
+                    reporter.send(Report::Deadlock(found));
+                }
+                sched.idle.sysmon_woke();
+                continue;
+            }
             sched.idle.sysmon_woke();
             // A worker woke: work begins after a quiet spell, and a hold may begin with it. Go
             // polls at 20 µs again after such a wake; weft looks every millisecond for the
@@ -265,6 +299,15 @@ pub(super) fn run(sched: &'static Scheduler) {
         }
         sched.sysmon.park(Some(Instant::now() + pause));
     }
+}
+
+/// DL1: every worker's progress word (all unchanged: nothing ran meanwhile).
+fn progress_words(sched: &Scheduler) -> Vec<u64> {
+    sched
+        .remotes
+        .iter()
+        .map(|r| r.progress.load(std::sync::atomic::Ordering::Relaxed))
+        .collect()
 }
 
 /// Looks at every worker once. Returns whether it did anything (a warning, a hand-off).
@@ -440,16 +483,6 @@ fn emit(text: &str) {
     let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
-/// Whether `name` is one of the std frames through which the spawn wrapper calls the closure.
-fn is_unwind_guard(name: &str) -> bool {
-    name.starts_with("std::panicking::")
-        || name.starts_with("std::panic::")
-        || name.starts_with("core::ops::function::")
-        || name.starts_with("catch_unwind")
-        || name.starts_with("do_call")
-        || name.starts_with("call_once")
-}
-
 /// `1.25 s`, `140 ms`, `350 µs`.
 fn show(d: Duration) -> String {
     if d >= Duration::from_secs(1) {
@@ -462,63 +495,20 @@ fn show(d: Duration) -> String {
 }
 
 /// The sampled stack, symbolised: from the frame the signal interrupted (`pc`, the first of
-/// `ips` if unknown) to the user's closure. Left out: the handler's frames and the signal
-/// trampoline above it; below it, weft's spawn wrapper (`Packet::run` in thread/join.rs, and
-/// std's `catch_unwind` frames that call the closure) and everything under that. Without
-/// debug information the wrapper cannot be found, and the stack is cut at
-/// `MAX_PRINTED_FRAMES`.
+/// `ips` if unknown) to the user's closure (dump.rs, `resolve`). Without debug information
+/// the spawn wrapper cannot be found, and the stack is cut at `MAX_PRINTED_FRAMES`.
 fn stack_text(ips: &[usize], pc: usize) -> String {
-    let first = ips.iter().position(|&ip| ip == pc).unwrap_or(0);
-    let mut frames: Vec<(String, Option<String>)> = Vec::new();
-    for (i, &ip) in ips.iter().enumerate().skip(first) {
-        // A return address points after its call: look up the call itself (the interrupted
-        // instruction is exact).
-        let addr = if i == first { ip } else { ip.saturating_sub(1) } as *mut std::ffi::c_void;
-        let before = frames.len();
-        backtrace::resolve(addr, |symbol| {
-            let name = symbol
-                .name()
-                .map_or_else(|| format!("{ip:#x}"), |n| format!("{n:#}"));
-            let place = symbol.filename().map(|file| match symbol.lineno() {
-                Some(line) => format!("{}:{line}", file.display()),
-                None => file.display().to_string(),
-            });
-            frames.push((name, place));
-        });
-        if frames.len() == before {
-            frames.push((format!("{ip:#x}"), None));
-        }
-    }
-    let mut end = frames
-        .iter()
-        .position(|(name, place)| {
-            name.starts_with("weft::thread::join::")
-                || place.as_deref().is_some_and(|p| {
-                    p.ends_with("src/thread/join.rs") || p.contains("src/thread/join.rs:")
-                })
-        })
-        .unwrap_or(frames.len());
-    while end > 0 && is_unwind_guard(&frames[end - 1].0) {
-        end -= 1;
-    }
+    let first = ips.iter().position(|&ip| ip == pc);
+    let frames = super::dump::resolve(&ips[first.unwrap_or(0)..], first.is_some());
     let mut text = String::new();
-    let mut printed = 0;
-    for (name, place) in &frames[..end] {
+    for (printed, frame) in frames.iter().enumerate() {
         if printed == MAX_PRINTED_FRAMES {
             text.push_str("    ...\n");
             break;
         }
-        printed += 1;
-        match place {
-            Some(place) => {
-                let _ = writeln!(text, "    {name}\n        at {place}");
-            }
-            None => {
-                let _ = writeln!(text, "    {name}");
-            }
-        }
+        let _ = writeln!(text, "{frame}");
     }
-    if printed == 0 {
+    if frames.is_empty() {
         text.push_str("    (no frames could be read)\n");
     }
     text

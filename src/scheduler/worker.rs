@@ -13,12 +13,13 @@ use std::time::Instant;
 
 use crossbeam_deque::{Injector, Steal, Worker};
 
+use super::dump;
 use super::timer::Timers;
 use super::{
     PROGRESS_ASLEEP, PROGRESS_ONE_LOAD, PROGRESS_ONE_RESUME, Remote, Scheduler, current,
     progress_load, wake_owned,
 };
-use crate::coroutine::{Resumed, Suspend, TaskRef, Wake};
+use crate::coroutine::{Resumed, Suspend, Task, TaskRef, Wake};
 use crate::stack::SlabStack;
 
 /// S3: how often the worker looks at the global queue, its inbox and its timers first.
@@ -66,8 +67,9 @@ pub(crate) struct Core {
     /// SY2, S8: the progress word: resumes so far, and the load (coroutines committed to
     /// start here, not finished and not parked); published in `remote.progress`.
     progress: Cell<u64>,
-    /// HO3: coroutines committed to start here and not finished, parked ones included.
-    live: Cell<usize>,
+    /// HO3, DU4: coroutines committed to start here and not finished, parked ones included
+    /// (plain pointers: DU4 keeps each alive while listed).
+    live: RefCell<Vec<*const Task>>,
     /// HO1: a spare slot's thread (it leaves once retired and done).
     spare: bool,
     /// HO3: the spare was retired and has left the idle protocol: it takes no new work.
@@ -125,7 +127,7 @@ fn work(
         ),
         searching: Cell::new(false),
         progress: Cell::new(0),
-        live: Cell::new(0),
+        live: RefCell::new(Vec::new()),
         spare,
         retired: Cell::new(false),
     };
@@ -197,7 +199,7 @@ impl Core {
             }
             self.sched.notify_work();
         }
-        self.live.get() == 0 && self.remote.inbox.is_empty() && self.remote.slot.try_exit()
+        self.live.borrow().is_empty() && self.remote.inbox.is_empty() && self.remote.slot.try_exit()
     }
 
     /// A coroutine of this worker was woken by code running on this worker: it runs next.
@@ -264,6 +266,7 @@ impl Core {
         let tick = self.tick.get().wrapping_add(1);
         self.tick.set(tick);
         if tick.is_multiple_of(FAIRNESS_TICKS) {
+            self.answer_dump();
             self.poll_io_now();
             self.fire_timers();
             self.drain_inbox();
@@ -324,7 +327,7 @@ impl Core {
             self.place_elsewhere(task, mine)?
         };
         self.load_up();
-        self.live.set(self.live.get() + 1);
+        self.live_add(&task);
         Some(task)
     }
 
@@ -398,7 +401,7 @@ impl Core {
                         // S8: placed here by another worker; now this worker's to start.
                         self.remote.slot.took_placed();
                         self.load_up();
-                        self.live.set(self.live.get() + 1);
+                        self.live_add(&task);
                     }
                     ready.push_back(task);
                     moved = true;
@@ -566,9 +569,12 @@ impl Core {
         let woken = sched.idle.transition_from_parked(self.index);
         self.searching.set(woken.searching);
         if woken.wake_sysmon {
-            // SY1: the first worker awake wakes the monitor.
+            // SY1: the first worker awake wakes the monitor; DU2: the coarse clock is fresh
+            // before this worker's coroutines park again.
+            crate::coroutine::tick_clock();
             sched.sysmon.unpark();
         }
+        self.answer_dump();
     }
 
     /// HO3: a retired spare, outside the idle protocol, sleeps on its parker until its next
@@ -577,6 +583,91 @@ impl Core {
     fn sleep_retired(&self) {
         let deadline = self.timers.borrow_mut().next_deadline();
         self.remote.parker.park(deadline);
+        self.answer_dump();
+    }
+
+    /// DU4: `task` is committed to start here: listed until its body returns.
+    #[inline]
+    fn live_add(&self, task: &TaskRef) {
+        let mut live = self.live.borrow_mut();
+        task.live_index.set(live.len());
+        live.push(task.as_ptr());
+        self.remote.live.store(live.len(), Ordering::Relaxed);
+    }
+
+    /// DU4: `task`'s body returned: off the list (the last entry takes its place).
+    #[inline]
+    fn live_remove(&self, task: &TaskRef) {
+        let mut live = self.live.borrow_mut();
+        let index = task.live_index.get();
+        live.swap_remove(index);
+        if let Some(&moved) = live.get(index) {
+            // SAFETY: DU4: a listed task is alive; its `live_index` is this worker's to write.
+            unsafe { (*moved).live_index.set(index) };
+        }
+        self.remote.live.store(live.len(), Ordering::Relaxed);
+    }
+
+    /// DU4, DU5: if a dump asked for it, lists this worker's coroutines into the request.
+    /// Between resumes only.
+    #[inline]
+    fn answer_dump(&self) {
+        if self.remote.dump_wanted.load(Ordering::Relaxed) {
+            self.answer_dump_now();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn answer_dump_now(&self) {
+        self.remote.dump_wanted.store(false, Ordering::Relaxed);
+        let Some(request) = self.remote.dump.lock().take() else {
+            return;
+        };
+        // The list is copied first: recording a stack resumes the coroutine (DU3), which must
+        // find no borrow of this worker's state held.
+        let live: Vec<*const Task> = self.live.borrow().clone();
+        let mut records = Vec::with_capacity(live.len());
+        for ptr in live {
+            // SAFETY: DU4: a listed task is alive while listed, and nothing runs meanwhile that
+            // could finish it (this worker is between resumes); the reference taken here keeps
+            // it alive for the rest of the loop anyway.
+            let task = unsafe { TaskRef::from_ptr(ptr) };
+            records.push(self.record(&task));
+        }
+        let has_timers = !self.timers.borrow().is_empty();
+        request.answer(self.index, records, has_timers);
+    }
+
+    /// DU5: one coroutine of this worker, as it stands.
+    fn record(&self, task: &TaskRef) -> dump::Record {
+        let parked = task.state.is_parked();
+        let wait = parked.then(|| {
+            let (wait, since) = task.wait();
+            // SAFETY: DU1: this is the owner worker, between resumes, and the coroutine is
+            // parked in the park that stored `wait`.
+            (unsafe { wait.reason() }, since)
+        });
+        let ips = if task.is_started() {
+            task.trace()
+        } else {
+            Vec::new()
+        };
+        dump::Record {
+            id: task.id,
+            name: task.name.clone(),
+            spawned_at: task.spawned_at,
+            worker: self.index,
+            state: if parked {
+                dump::State::Parked
+            } else {
+                dump::State::Runnable
+            },
+            wait,
+            timer: task.timer_seq.load(Ordering::Relaxed) != 0,
+            ips,
+            sampled: false,
+        }
     }
 
     /// SY2: the worker stops running coroutines and looks for work, spins or sleeps: a new
@@ -643,6 +734,9 @@ impl Core {
                     // P3: a wake arrived since the coroutine last consumed one: resume it.
                 }
                 Resumed::Suspended(Suspend::Yield) => break Outcome::Yielded,
+                Resumed::Suspended(Suspend::Traced) => {
+                    crate::fatal::bug("a coroutine came back traced from a plain resume")
+                }
                 Resumed::Finished(stack) => break Outcome::Finished(stack),
             }
         };
@@ -656,7 +750,7 @@ impl Core {
                 task.state.transition_to_done();
                 self.release_stack(stack);
                 self.load_down();
-                self.live.set(self.live.get() - 1);
+                self.live_remove(&task);
             }
         }
         None

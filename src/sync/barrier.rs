@@ -71,10 +71,12 @@ impl Barrier {
         let generation = round.generation;
         round.arrived += 1;
         if round.arrived < self.n {
-            let _round = self
-                .cvar
-                .wait_while(round, |r| r.generation == generation)
-                .unwrap_or_else(PoisonError::into_inner);
+            let label = crate::park::Wait::Barrier(self as *const Barrier as usize);
+            let _round = crate::park::with_wait_label(label, || {
+                self.cvar
+                    .wait_while(round, |r| r.generation == generation)
+                    .unwrap_or_else(PoisonError::into_inner)
+            });
             BarrierWaitResult(false)
         } else {
             round.arrived = 0;

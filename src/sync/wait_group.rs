@@ -58,9 +58,10 @@ impl WaitGroup {
     /// Finishes this member and waits until every other member has finished.
     pub fn wait(self) {
         let done = self.members.done.clone();
+        let label = crate::park::Wait::WaitGroup(Arc::as_ptr(&self.members) as usize);
         drop(self);
         // No message is ever sent: `recv` returns when the last sender is dropped.
-        let Err(chan::RecvError) = done.recv();
+        let Err(chan::RecvError) = crate::park::with_wait_label(label, || done.recv());
     }
 }
 

@@ -190,6 +190,8 @@ fn submit(job: Arc<dyn Job>) -> io::Result<()> {
     let pool = pool();
     let mut state = pool.state.lock();
     state.jobs.push_back(job.clone());
+    // DL1: in flight from now until it returns.
+    crate::scheduler::deadlock::job_queued();
     if state.idle > 0 {
         pool.wake.notify_one();
         return Ok(());
@@ -205,6 +207,7 @@ fn submit(job: Arc<dyn Job>) -> io::Result<()> {
     if let Err(e) = started
         && pool.state.lock().start_failed(&job)
     {
+        crate::scheduler::deadlock::job_done();
         return Err(io::Error::new(
             e.kind(),
             format!("weft: cannot start a blocking-pool thread: {e}"),
@@ -214,6 +217,7 @@ fn submit(job: Arc<dyn Job>) -> io::Result<()> {
 }
 
 fn run_pool_thread(pool: &'static Pool) {
+    let _own = crate::scheduler::deadlock::own_thread();
     let mut state = pool.state.lock();
     state.alive += 1;
     loop {
@@ -249,6 +253,7 @@ fn run_job(job: Arc<dyn Job>) {
     job.run();
     CURRENT_JOB.with(|current| current.borrow_mut().take());
     *header.runner.lock() = Runner::Done;
+    crate::scheduler::deadlock::job_done();
 }
 
 #[cfg(test)]

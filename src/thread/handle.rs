@@ -70,6 +70,14 @@ impl Thread {
         }
     }
 
+    /// What joining this coroutine or job is, for the dump (DU1).
+    pub(crate) fn join_wait(&self) -> crate::park::Wait {
+        match &self.inner {
+            Inner::Job(_) => crate::park::Wait::Blocking,
+            _ => crate::park::Wait::Join(self.id()),
+        }
+    }
+
     /// The name given at spawn (`Builder::name`), or the OS thread's name.
     pub fn name(&self) -> Option<&str> {
         match &self.inner {

@@ -71,14 +71,14 @@ impl<T> Packet<T> {
         }
     }
 
-    fn join(&self) -> std::thread::Result<T> {
+    fn join(&self, why: park::Wait) -> std::thread::Result<T> {
         if !self.state.is_done() {
             // SAFETY: J2/J3: we are the only joiner and have not started waiting, so the
             // coroutine does not read `waiter`.
             unsafe { *self.waiter.get() = Some(park::current()) };
             if self.state.start_waiting() {
                 while !self.state.is_done() {
-                    park::park(None);
+                    park::park(None, why);
                 }
             }
         }
@@ -187,7 +187,7 @@ impl<T> JoinHandle<T> {
     /// Waits for the coroutine to finish; `Err` carries its panic payload.
     pub fn join(self) -> std::thread::Result<T> {
         // The result is taken here; `Drop` then finds the packet done and empty.
-        self.packet().join()
+        self.packet().join(self.thread.join_wait())
     }
 
     /// Whether the coroutine has finished running its closure (without blocking).
@@ -228,7 +228,7 @@ pub struct ScopedJoinHandle<'scope, T> {
 impl<T> ScopedJoinHandle<'_, T> {
     /// Waits for the coroutine to finish; `Err` carries its panic payload.
     pub fn join(self) -> std::thread::Result<T> {
-        self.packet.join()
+        self.packet.join(self.thread.join_wait())
     }
 
     /// Whether the coroutine has finished running its closure (without blocking).

@@ -88,7 +88,7 @@ pub fn sleep(dur: Duration) {
     }
     let deadline = Instant::now().checked_add(dur);
     loop {
-        park::park(deadline);
+        park::park(deadline, park::Wait::Sleep);
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return;
         }

@@ -83,7 +83,7 @@ where
     let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
     // SC1: wait until every packet of the scope is gone.
     while scope.data.running.load(Ordering::Acquire) != 0 {
-        park::park(None);
+        park::park(None, park::Wait::Scope);
     }
     match result {
         Err(payload) => resume_unwind(payload),

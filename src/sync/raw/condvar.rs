@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use super::mutex::RawMutex;
 use super::waitq::{Node, WaitQueue};
+use crate::park::Wait;
 
 const NOTIFIED: usize = 1;
 
@@ -37,7 +38,13 @@ impl RawCondvar {
         self.queue.lock().push_back(&node);
         // SAFETY: the caller holds `mutex`.
         unsafe { mutex.unlock() };
-        let notified = node.wait(&self.queue, deadline).is_some();
+        let notified = node
+            .wait(
+                &self.queue,
+                deadline,
+                Wait::Condvar(self as *const Self as usize),
+            )
+            .is_some();
         mutex.lock();
         notified
     }

@@ -22,6 +22,7 @@
 
 use super::waitq::{Node, WaitQueue};
 use crate::loom::sync::atomic::{AtomicU8, Ordering};
+use crate::park::Wait;
 
 const LOCKED: u8 = 1;
 const PARKED: u8 = 2;
@@ -140,7 +141,7 @@ impl RawMutex {
                     q.push_back(&node);
                 }
             }
-            match node.wait(&self.queue, None) {
+            match node.wait(&self.queue, None, Wait::Mutex(self as *const Self as usize)) {
                 // M4: the unlocker kept the lock locked for us.
                 Some(HANDED_OVER) => return,
                 // Woken with the lock released: one try, then the front of the queue (M4).

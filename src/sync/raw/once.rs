@@ -14,6 +14,7 @@
 
 use super::waitq::{Node, WaitQueue};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::park::Wait;
 
 const INCOMPLETE: usize = 0;
 const RUNNING: usize = 1;
@@ -112,7 +113,7 @@ impl RawOnce {
             }
             q.push_back(&node);
         }
-        node.wait(&self.queue, None);
+        node.wait(&self.queue, None, Wait::Once(self as *const Self as usize));
     }
 
     /// Tries to become the runner (O1): from `INCOMPLETE`, or from `POISONED` if `poisoned`.

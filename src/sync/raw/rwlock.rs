@@ -20,7 +20,7 @@
 
 use super::waitq::{Locked, Node, WaitQueue};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
-use crate::park::Unparker;
+use crate::park::{Unparker, Wait};
 
 const WRITER: usize = 1;
 const PARKED: usize = 2;
@@ -122,7 +122,13 @@ impl RawRwLock {
                 q.push_back(&node);
             }
             // RW3: granted means held.
-            node.wait(&self.queue, None);
+            let addr = self as *const Self as usize;
+            let why = if kind == READ {
+                Wait::RwLockRead(addr)
+            } else {
+                Wait::RwLockWrite(addr)
+            };
+            node.wait(&self.queue, None, why);
             return;
         }
     }

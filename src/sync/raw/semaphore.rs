@@ -14,6 +14,7 @@
 
 use super::waitq::{Node, WaitQueue};
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
+use crate::park::Wait;
 
 const PARKED: usize = 1;
 const PERMIT: usize = 2;
@@ -95,7 +96,11 @@ impl RawSemaphore {
                 q.push_back(&node);
             }
             // SM1: granted means the permit is ours.
-            node.wait(&self.queue, None);
+            node.wait(
+                &self.queue,
+                None,
+                Wait::Semaphore(self as *const Self as usize),
+            );
             return;
         }
     }

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::loom::sync::{Mutex, MutexGuard};
-use crate::park::{self, LocalUnparker, Unparker};
+use crate::park::{self, LocalUnparker, Unparker, Wait};
 
 /// One blocked waiter, on its own stack.
 #[derive(Debug)]
@@ -45,16 +45,22 @@ impl Node {
 
     /// Parks until a waker pops this node (returns its token) or `deadline` passes, in which
     /// case the node is taken off `queue` and `None` returned. The node must be on `queue`.
-    pub(crate) fn wait(&self, queue: &WaitQueue, deadline: Option<Instant>) -> Option<usize> {
+    /// `why` names the wait for the dump (DU1).
+    pub(crate) fn wait(
+        &self,
+        queue: &WaitQueue,
+        deadline: Option<Instant>,
+        why: Wait,
+    ) -> Option<usize> {
         // Q1 relies on this frame not being left while the node is queued: parking never
         // unwinds today; if it ever did, abort with a message rather than free a queued node.
         let guard = AbortOnUnwind;
-        let token = self.wait_inner(queue, deadline);
+        let token = self.wait_inner(queue, deadline, why);
         std::mem::forget(guard);
         token
     }
 
-    fn wait_inner(&self, queue: &WaitQueue, deadline: Option<Instant>) -> Option<usize> {
+    fn wait_inner(&self, queue: &WaitQueue, deadline: Option<Instant>, why: Wait) -> Option<usize> {
         loop {
             let token = self.token.load(Ordering::Acquire);
             if token != 0 {
@@ -70,7 +76,7 @@ impl Node {
                 q.remove(self);
                 return None;
             }
-            park::park(deadline);
+            park::park(deadline, why);
         }
     }
 }
