@@ -706,7 +706,7 @@ impl Flagged {
         self.m.lock();
         while !self.flag.get() {
             // SAFETY: we hold `m`.
-            unsafe { self.cv.wait(&self.m, None) };
+            unsafe { self.cv.wait(&self.m, None, None) };
         }
         // SAFETY: we hold `m` (`wait` took it again).
         unsafe { self.m.unlock() };
@@ -776,7 +776,7 @@ fn condvar_deadline_races_notify_one() {
             false
         } else {
             // SAFETY: we hold `m`.
-            unsafe { s.cv.wait(&s.m, expired()) }
+            unsafe { s.cv.wait(&s.m, expired(), None) }
         };
         // SAFETY: we hold `m` (`wait` took it again).
         unsafe { s.m.unlock() };
@@ -809,7 +809,7 @@ fn condvar_deadline_alone() {
         s.m.lock();
         let was_set = s.flag.get();
         // SAFETY: we hold `m`.
-        let notified = !was_set && unsafe { s.cv.wait(&s.m, expired()) };
+        let notified = !was_set && unsafe { s.cv.wait(&s.m, expired(), None) };
         let set_now = s.flag.get();
         // SAFETY: we hold `m`.
         unsafe { s.m.unlock() };

@@ -5,7 +5,7 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use support::{child_is, child_report, run_child_with_timeout, watchdog};
@@ -67,19 +67,27 @@ fn every_job_runs_exactly_once_and_the_pool_stays_bounded() {
 #[test]
 fn a_job_is_its_own_thread_and_keeps_an_early_unpark() {
     watchdog(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        // The job waits for its own id before parking, so the unpark below comes first.
+        // The job waits for its own id before parking, so the unpark below comes first. It
+        // spins for it: a std channel's blocking `recv` parks the thread itself and would
+        // consume the kept token (a hang this test had under load).
+        let published = Arc::new(AtomicU64::new(0));
+        let seen = published.clone();
         let handle = thread::spawn_blocking(move || {
             let me = thread::current().id();
-            let expected = rx.recv().unwrap();
+            let expected = loop {
+                match seen.load(Ordering::Acquire) {
+                    0 => std::thread::yield_now(),
+                    id => break id,
+                }
+            };
             // B3: the token given before this park is kept: park returns.
             thread::park();
-            me == expected
+            me.as_u64().get() == expected
         });
         let id = handle.thread().id();
         assert_eq!(handle.thread().name(), None);
         handle.thread().unpark();
-        tx.send(id).unwrap();
+        published.store(id.as_u64().get(), Ordering::Release);
         assert!(
             handle.join().unwrap(),
             "current() inside the job is the handle's thread"

@@ -224,7 +224,12 @@ impl<T> Chan<T> {
     }
 
     /// Blocking receive into `out` (`Done`: the message is there).
-    pub(crate) fn recv(&self, out: &mut Option<T>, deadline: Option<Instant>) -> Ended {
+    pub(crate) fn recv(
+        &self,
+        out: &mut Option<T>,
+        deadline: Option<Instant>,
+        why: Option<Wait>,
+    ) -> Ended {
         let mut st = self.lock();
         match self.try_recv_locked(&mut st, out) {
             RecvStatus::Got(wake) => {
@@ -235,7 +240,7 @@ impl<T> Chan<T> {
             RecvStatus::Disconnected => return Ended::Disconnected,
             RecvStatus::Empty => {}
         }
-        let why = Wait::ChanRecv(self as *const Chan<T> as usize);
+        let why = why.unwrap_or(Wait::ChanRecv(self as *const Chan<T> as usize));
         let done = self.wait_queued(st, |st| &mut st.receivers_q, out, deadline, why);
         match (done, out.is_some()) {
             (Some(_), true) => Ended::Done,

@@ -277,7 +277,20 @@ impl<T> Receiver<T> {
         let Flavor::Chan(chan) = &self.flavor else {
             return self.recv_timer(out, deadline);
         };
-        chan.recv(out, deadline)
+        chan.recv(out, deadline, None)
+    }
+
+    /// `recv`, reported in a dump as `why` (a wait group built on this channel, DU1).
+    pub(crate) fn recv_for(&self, why: crate::park::Wait) -> Result<T, RecvError> {
+        let mut out = None;
+        let ended = match &self.flavor {
+            Flavor::Chan(chan) => chan.recv(&mut out, None, Some(why)),
+            _ => self.recv_timer(&mut out, None),
+        };
+        match ended {
+            Ended::Done => Ok(take_back(out)),
+            _ => Err(RecvError),
+        }
     }
 
     /// `recv_into` for the timer flavors: park until the due time or the deadline.

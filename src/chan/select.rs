@@ -572,10 +572,11 @@ pub fn run<'o>(ops: &mut [&'o mut (dyn Op + 'o)], wait: Wait) -> Option<usize> {
             .min();
         // DU1: the dump lists the operations through this pointer, while this frame waits.
         let listed: *const [&'o mut (dyn Op + 'o)] = &*ops;
-        let why = crate::park::Wait::Select {
+        let select = crate::park::SelectWait {
             ops: (&raw const listed).cast(),
             list: list_ops,
         };
+        let why = crate::park::Wait::Select(&select);
         let done = match &waiter {
             Some(waiter) => waiter.wait(wake_at, why),
             None => unreachable!("a select that waits has registered"),

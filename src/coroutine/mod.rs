@@ -37,7 +37,7 @@ pub(crate) use state::{RunState, Wake};
 pub(crate) use task_ref::TaskRef;
 use token::Token;
 pub use wait::{SelectOp, WaitReason};
-pub(crate) use wait::{Wait, epoch, now_ms, tick as tick_clock};
+pub(crate) use wait::{SelectWait, Wait, epoch, now_ms, tick as tick_clock};
 
 /// Why a coroutine switched back to its worker.
 #[derive(Debug, Clone, Copy)]
@@ -51,8 +51,18 @@ pub(crate) enum Suspend {
 }
 
 /// What a worker passes to the coroutine it resumes: null to run on, or (DU3) where to record
-/// the return addresses of its stack before it suspends again at once.
-pub(crate) type Resume = *mut Vec<usize>;
+/// its stack and what it waits for before it suspends again at once.
+pub(crate) type Resume = *mut Trace;
+
+/// DU3: what a suspended coroutine reports about itself, for the dump.
+#[derive(Debug, Default)]
+pub(crate) struct Trace {
+    /// Return addresses of its stack, innermost first.
+    pub(crate) ips: Vec<usize>,
+    /// DU1: for a park, what for and since when (the coarse clock's milliseconds, wrapped to
+    /// 32 bits).
+    pub(crate) wait: Option<(WaitReason, u32)>,
+}
 
 pub(crate) type Co = Coroutine<Resume, Suspend, (), SlabStack>;
 type CoYielder = Yielder<Resume, Suspend>;
@@ -177,23 +187,19 @@ pub(crate) struct Task<S: ?Sized = dyn Start> {
     /// The `coroutine_local!` values (coroutine/locals.rs); only the coroutine itself touches them,
     /// from inside its body, on the owner thread (CO4, CL1). One pointer, null until used.
     pub(crate) locals: Locals,
-    /// DU1: what it parked for last, and when (coarse ms); written by the coroutine itself
-    /// before it switches away to park, read by its owner between resumes.
+    /// DU1: what it parked for last and when; written by the coroutine itself right before it
+    /// switches away to park, read inside it by a trace resume (DU3).
     wait: Cell<Wait>,
-    wait_since: Cell<u64>,
-    /// DU1: `wait` holds a label set around a composite wait (a barrier over a condvar), which
-    /// the parks inside keep.
-    labelled: Cell<bool>,
     /// DU4: its index in the owner worker's list of live coroutines (scheduler/dump.rs); the
     /// owner worker only.
-    pub(crate) live_index: Cell<usize>,
+    pub(crate) live_index: Cell<u32>,
     /// The closure, until the coroutine is built (owner thread only, CO4).
     start: S,
 }
 
 // SAFETY: the non-thread-safe fields are `start`, `body`, `yielder`, `stack_size`, `guard`,
-// `locals`, `wait`, `wait_since` and `live_index` (the last three are plain data, written
-// only by the coroutine or its owner worker, on the owner thread: DU1, DU4). Before the first resume, they hold only a `Send` closure, a stack slot nobody has
+// `locals`, `wait` and `live_index` (plain data, touched only on the owner
+// thread, by the coroutine itself or its worker: DU1, DU4). Before the first resume, they hold only a `Send` closure, a stack slot nobody has
 // touched and an empty `locals`, so handing the task to another thread is sound; the spawner
 // stops touching them when it publishes the task (the queue push is a release). From the first
 // resume on, only the owning worker thread touches these fields (CO4: started coroutines are
@@ -240,10 +246,8 @@ impl<S: Start> Task<S> {
             yielder: Cell::new(std::ptr::null()),
             timer_seq: AtomicU64::new(0),
             locals: Locals::new(),
-            wait: Cell::new(Wait::Other),
-            wait_since: Cell::new(0),
-            labelled: Cell::new(false),
-            live_index: Cell::new(usize::MAX),
+            wait: Cell::new(Wait::Sleep),
+            live_index: Cell::new(u32::MAX),
             start,
         })
     }
@@ -311,58 +315,50 @@ impl Task {
         // its owner thread.
         let mut trace = unsafe { (*yielder).suspend(why) };
         while !trace.is_null() {
-            trace = self.record_stack(trace);
+            let parked = matches!(why, Suspend::Park(_));
+            trace = self.record_stack(trace, parked.then(|| self.wait.get()));
         }
     }
 
-    /// DU3: records this coroutine's return addresses into `out`, then switches back to the
-    /// worker with `Traced`; returns what the next resume passes.
+    /// DU3: records this coroutine's return addresses and its wait into `out`, then switches
+    /// back to the worker with `Traced`; returns what the next resume passes.
     #[cold]
     #[inline(never)]
-    fn record_stack(&self, out: Resume) -> Resume {
+    fn record_stack(&self, out: Resume, wait: Option<Wait>) -> Resume {
+        /// The wait crosses to the worker's stack with the walk (its pointers stay on this
+        /// thread: `on_parent_stack` runs the closure on the same thread).
+        struct OnThisThread(Option<Wait>, usize);
+        // SAFETY: see above: the value is used by the same thread, on another stack.
+        unsafe impl Send for OnThisThread {}
         let yielder = self.yielder.get();
-        let out = out as usize;
-        // The walk runs on the worker's stack (the coroutine's may have little room left);
-        // the unwinder follows the frames from there back into the coroutine's.
+        let sent = OnThisThread(wait, out as usize);
+        // The walk and the reason's conversion run on the worker's stack (the coroutine's may
+        // have little room left); the unwinder follows the frames from there back into the
+        // coroutine's.
         self.on_parent_stack(move || {
+            let sent = sent;
+            let out = sent.1 as *mut Trace;
             let mut ips = Vec::with_capacity(64);
             backtrace::trace(|frame| {
                 ips.push(frame.ip() as usize);
                 ips.len() < 256
             });
-            // SAFETY: DU3: `out` is the worker's vector, passed to this resume and not touched
-            // by the worker until the resume returns.
-            unsafe { *(out as *mut Vec<usize>) = ips };
+            // SAFETY: DU1, DU3: `out` is the worker's, passed to this resume and not touched by
+            // the worker until the resume returns; the coroutine's frame, which the wait may
+            // point into (a select's operations), is suspended in the park that made it.
+            unsafe {
+                (*out).ips = ips;
+                (*out).wait = sent.0.map(|w| (w.reason(), w.since()));
+            }
         });
         // SAFETY: as in `suspend`.
         unsafe { (*yielder).suspend(Suspend::Traced) }
     }
 
-    /// Stores what this coroutine is about to park for (DU1). Inside the coroutine only.
+    /// DU1: stores what this coroutine is about to park for, and when. Inside it only.
     #[inline(always)]
     pub(crate) fn set_wait(&self, wait: Wait) {
-        if !self.labelled.get() {
-            self.wait.set(wait);
-        }
-        self.wait_since.set(now_ms());
-    }
-
-    /// Runs `f` with every park inside it reported as `label` (a barrier or wait group built
-    /// on a condvar or channel). Inside the coroutine only.
-    pub(crate) fn with_wait_label<R>(&self, label: Wait, f: impl FnOnce() -> R) -> R {
-        if self.labelled.replace(true) {
-            return f();
-        }
-        self.wait.set(label);
-        let r = f();
-        self.labelled.set(false);
-        r
-    }
-
-    /// DU1: what the coroutine parked for and since when (coarse ms), for its owner worker
-    /// between resumes.
-    pub(crate) fn wait(&self) -> (Wait, u64) {
-        (self.wait.get(), self.wait_since.get())
+        self.wait.set(wait.since_now());
     }
 
     /// Whether the coroutine has a body that was started and has not finished: the only kind
@@ -418,21 +414,21 @@ impl TaskRef {
 
 impl TaskRef {
     /// DU3: the return addresses of this suspended coroutine's stack, from its park (or yield)
-    /// down to its entry. The coroutine runs only the walk and switches back; its run state,
+    /// down to its entry, and what it waits for (DU1). The coroutine runs only the walk and switches back; its run state,
     /// queues and wait reason are untouched. Only its owner worker calls this, between
     /// resumes, for a coroutine that is not running (it never is then: CO4).
-    pub(crate) fn trace(&self) -> Vec<usize> {
+    pub(crate) fn trace(&self) -> Trace {
         // SAFETY: CO4: we are the owner worker, between resumes: nothing else touches `body`.
         let body = unsafe { &mut *self.body.get() };
         let Body::Started(co) = body else {
-            return Vec::new();
+            return Trace::default();
         };
-        let mut ips = Vec::new();
+        let mut trace = Trace::default();
         current::set(self.as_ptr());
-        let resumed = co.resume(&mut ips);
+        let resumed = co.resume(&mut trace);
         current::clear();
         match resumed {
-            CoroutineResult::Yield(Suspend::Traced) => ips,
+            CoroutineResult::Yield(Suspend::Traced) => trace,
             _ => crate::fatal::bug("a coroutine resumed for its stack did not come back at once"),
         }
     }

@@ -18,41 +18,92 @@ use std::time::Instant;
 
 use super::ThreadId;
 
-/// What a coroutine parked for, as the code that parks it says (internal, `Copy`, two or three
-/// words). Objects are named by address, so that two waiters on one channel or lock can be
-/// matched in a dump.
+/// What a coroutine parked for, as the code that parks it says, and since when: two words
+/// (`Copy`), the time in the tag's padding. Objects are named by address, so that two waiters on
+/// one channel or lock can be matched in a dump. Built with the constructors below, named as
+/// the variants of the public [`WaitReason`].
 #[derive(Debug, Clone, Copy)]
-#[allow(clippy::enum_variant_names)] // `WaitGroup` is the type's name.
-pub(crate) enum Wait {
-    /// A park whose caller gave no reason.
-    Other,
-    ChanSend(usize),
-    ChanRecv(usize),
-    /// A select: `list` writes the operations of the select whose frame is at `ops`.
-    Select {
-        ops: *const (),
-        list: unsafe fn(*const (), &mut Vec<SelectOp>),
-    },
-    /// A timer receiver (`after`, `tick`, `at`) waits for its due time.
+pub(crate) struct Wait {
+    kind: Kind,
+    /// The coarse clock's milliseconds when the park began, wrapped to 32 bits (waits up to
+    /// 49 days read right).
+    since: u32,
+    /// The object: an address, a descriptor or an id; 0 for none.
+    obj: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    ChanSend,
+    ChanRecv,
+    /// `obj` points to the `SelectWait` in the select's frame.
+    Select,
     Timer,
     Sleep,
-    Join(ThreadId),
+    Join,
     Scope,
     Park,
-    Mutex(usize),
-    RwLockRead(usize),
-    RwLockWrite(usize),
-    Condvar(usize),
-    Semaphore(usize),
-    Barrier(usize),
-    WaitGroup(usize),
-    Once(usize),
-    SocketRead(RawFd),
-    SocketWrite(RawFd),
-    Accept(RawFd),
-    Connect(RawFd),
+    Mutex,
+    RwLockRead,
+    RwLockWrite,
+    Condvar,
+    Semaphore,
+    Barrier,
+    WaitGroup,
+    Once,
+    SocketRead,
+    SocketWrite,
+    Accept,
+    Connect,
     Blocking,
     Dump,
+}
+
+macro_rules! constructors {
+    ($($name:ident($arg:ident: $ty:ty) => $conv:expr;)* ; $($unit:ident),*) => {
+        #[allow(non_snake_case)] // Named as the reasons they build.
+        impl Wait {
+            $(
+                #[inline(always)]
+                pub(crate) fn $name($arg: $ty) -> Wait {
+                    Wait { kind: Kind::$name, since: 0, obj: $conv }
+                }
+            )*
+            $(
+                #[allow(non_upper_case_globals)]
+                pub(crate) const $unit: Wait = Wait { kind: Kind::$unit, since: 0, obj: 0 };
+            )*
+        }
+    };
+}
+
+constructors! {
+    ChanSend(chan: usize) => chan;
+    ChanRecv(chan: usize) => chan;
+    Select(select: *const SelectWait) => select as usize;
+    Join(id: ThreadId) => id.as_u64().get() as usize;
+    Mutex(addr: usize) => addr;
+    RwLockRead(addr: usize) => addr;
+    RwLockWrite(addr: usize) => addr;
+    Condvar(addr: usize) => addr;
+    Semaphore(addr: usize) => addr;
+    Barrier(addr: usize) => addr;
+    WaitGroup(addr: usize) => addr;
+    Once(addr: usize) => addr;
+    SocketRead(fd: RawFd) => fd as usize;
+    SocketWrite(fd: RawFd) => fd as usize;
+    Accept(fd: RawFd) => fd as usize;
+    Connect(fd: RawFd) => fd as usize;
+    ; Timer, Sleep, Scope, Park, Blocking, Dump
+}
+
+/// How a waiting select lists its operations (DU1): `list(ops, out)` writes them. Lives in the
+/// select's frame for as long as it waits.
+#[derive(Debug)]
+pub(crate) struct SelectWait {
+    pub(crate) ops: *const (),
+    pub(crate) list: unsafe fn(*const (), &mut Vec<SelectOp>),
 }
 
 /// One operation of a select that waits, in a [`WaitReason::Select`].
@@ -163,8 +214,6 @@ pub enum WaitReason {
     Blocking,
     /// Waiting for a dump to be built.
     Dump,
-    /// Parked without a reason weft knows.
-    Other,
 }
 
 impl WaitReason {
@@ -221,48 +270,66 @@ impl fmt::Display for WaitReason {
             WaitReason::Connect { fd } => write!(f, "socket connect fd {fd}"),
             WaitReason::Blocking => f.write_str("spawn_blocking job"),
             WaitReason::Dump => f.write_str("dump"),
-            WaitReason::Other => f.write_str("park (no reason given)"),
         }
     }
 }
 
 impl Wait {
+    /// The same wait, begun now (DU1, DU2).
+    #[inline(always)]
+    pub(crate) fn since_now(self) -> Wait {
+        Wait {
+            since: now_ms() as u32,
+            ..self
+        }
+    }
+
+    /// When the wait began (the coarse clock's milliseconds, wrapped to 32 bits).
+    pub(crate) fn since(self) -> u32 {
+        self.since
+    }
+
     /// The public form.
     ///
     /// # Safety
     /// DU1: called on the owner thread of the coroutine that stored `self`, while it is still
     /// suspended in the park that stored it (a select's operation list lives in that frame).
     pub(crate) unsafe fn reason(self) -> WaitReason {
-        match self {
-            Wait::Other => WaitReason::Other,
-            Wait::ChanSend(chan) => WaitReason::ChanSend { chan },
-            Wait::ChanRecv(chan) => WaitReason::ChanRecv { chan },
-            Wait::Select { ops, list } => {
+        let obj = self.obj;
+        let fd = obj as RawFd;
+        match self.kind {
+            Kind::ChanSend => WaitReason::ChanSend { chan: obj },
+            Kind::ChanRecv => WaitReason::ChanRecv { chan: obj },
+            Kind::Select => {
+                let select = obj as *const SelectWait;
                 let mut out = Vec::new();
-                // SAFETY: the caller's contract: the select's frame at `ops` is alive and not
-                // running (DU1).
-                unsafe { list(ops, &mut out) };
+                // SAFETY: the caller's contract: the select's frame, which holds `select` and
+                // the operations it points to, is alive and not running (DU1).
+                unsafe { ((*select).list)((*select).ops, &mut out) };
                 WaitReason::Select { ops: out }
             }
-            Wait::Timer => WaitReason::Timer,
-            Wait::Sleep => WaitReason::Sleep,
-            Wait::Join(id) => WaitReason::Join { id },
-            Wait::Scope => WaitReason::Scope,
-            Wait::Park => WaitReason::Park,
-            Wait::Mutex(addr) => WaitReason::Mutex { addr },
-            Wait::RwLockRead(addr) => WaitReason::RwLockRead { addr },
-            Wait::RwLockWrite(addr) => WaitReason::RwLockWrite { addr },
-            Wait::Condvar(addr) => WaitReason::Condvar { addr },
-            Wait::Semaphore(addr) => WaitReason::Semaphore { addr },
-            Wait::Barrier(addr) => WaitReason::Barrier { addr },
-            Wait::WaitGroup(addr) => WaitReason::WaitGroup { addr },
-            Wait::Once(addr) => WaitReason::Once { addr },
-            Wait::SocketRead(fd) => WaitReason::SocketRead { fd },
-            Wait::SocketWrite(fd) => WaitReason::SocketWrite { fd },
-            Wait::Accept(fd) => WaitReason::Accept { fd },
-            Wait::Connect(fd) => WaitReason::Connect { fd },
-            Wait::Blocking => WaitReason::Blocking,
-            Wait::Dump => WaitReason::Dump,
+            Kind::Timer => WaitReason::Timer,
+            Kind::Sleep => WaitReason::Sleep,
+            Kind::Join => match ThreadId::from_u64(obj as u64) {
+                Some(id) => WaitReason::Join { id },
+                None => WaitReason::Park,
+            },
+            Kind::Scope => WaitReason::Scope,
+            Kind::Park => WaitReason::Park,
+            Kind::Mutex => WaitReason::Mutex { addr: obj },
+            Kind::RwLockRead => WaitReason::RwLockRead { addr: obj },
+            Kind::RwLockWrite => WaitReason::RwLockWrite { addr: obj },
+            Kind::Condvar => WaitReason::Condvar { addr: obj },
+            Kind::Semaphore => WaitReason::Semaphore { addr: obj },
+            Kind::Barrier => WaitReason::Barrier { addr: obj },
+            Kind::WaitGroup => WaitReason::WaitGroup { addr: obj },
+            Kind::Once => WaitReason::Once { addr: obj },
+            Kind::SocketRead => WaitReason::SocketRead { fd },
+            Kind::SocketWrite => WaitReason::SocketWrite { fd },
+            Kind::Accept => WaitReason::Accept { fd },
+            Kind::Connect => WaitReason::Connect { fd },
+            Kind::Blocking => WaitReason::Blocking,
+            Kind::Dump => WaitReason::Dump,
         }
     }
 }

@@ -18,7 +18,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub(crate) use crate::coroutine::{SelectOp, Wait};
+pub(crate) use crate::coroutine::{SelectOp, SelectWait, Wait};
 use crate::coroutine::{Suspend, Task, TaskRef, current};
 use crate::parker::OsParker;
 use crate::scheduler;
@@ -142,25 +142,14 @@ fn park_coroutine(task: &Task, deadline: Option<Instant>, wait: Wait) {
     if std::thread::panicking() {
         return park_while_panicking(task, deadline);
     }
-    // DU1: stored by the coroutine itself, for its owner to read while it is parked.
-    task.set_wait(wait);
     // The wake that ends this park is consumed by the worker that pops the coroutine (P9); a
     // wake that made the commit fail stays pending, and makes the next park return at once.
+    // DU1: stored by the coroutine itself, for a dump's trace resume to read (DU3).
+    task.set_wait(wait);
     task.suspend(Suspend::Park(deadline));
     if deadline.is_some() {
         // T2: if the wake came from elsewhere, the timer is now stale.
         scheduler::disarm_timer(task);
-    }
-}
-
-/// Runs `f`, reporting every park inside it as `label` in the dump (DU1): a barrier or a wait
-/// group, built on a condvar or a channel, is named as such.
-#[inline]
-pub(crate) fn with_wait_label<R>(label: Wait, f: impl FnOnce() -> R) -> R {
-    match current::task_nonnull() {
-        // SAFETY: the current task is alive while it runs (coroutine/current.rs).
-        Some(task) => unsafe { task.as_ref() }.with_wait_label(label, f),
-        None => f(),
     }
 }
 

@@ -48,8 +48,9 @@ pub(crate) struct Record {
     pub(crate) spawned_at: &'static Location<'static>,
     pub(crate) worker: usize,
     pub(crate) state: State,
-    /// For a parked coroutine: what for, and since when (coarse ms, `coroutine::now_ms`).
-    pub(crate) wait: Option<(WaitReason, u64)>,
+    /// For a parked coroutine: what for, and since when (coarse ms, `coroutine::now_ms`,
+    /// wrapped to 32 bits).
+    pub(crate) wait: Option<(WaitReason, u32)>,
     /// A timer will wake it (it parked with a deadline).
     pub(crate) timer: bool,
     /// Return addresses of its stack (DU3); empty for one not started.
@@ -227,6 +228,13 @@ impl std::fmt::Display for Frame {
 /// are left out. `exact_first`: the first address is an interrupted instruction (a sample),
 /// not a return address. Needs a large stack: call it on an OS thread.
 pub(crate) fn resolve(ips: &[usize], exact_first: bool) -> Vec<Frame> {
+    // Paths under the working directory are shown relative to it, as std's backtraces do.
+    let cwd = std::env::current_dir().ok();
+    let show = |path: &std::path::Path| match cwd.as_deref().and_then(|c| path.strip_prefix(c).ok())
+    {
+        Some(rel) => rel.display().to_string(),
+        None => path.display().to_string(),
+    };
     let mut frames: Vec<Frame> = Vec::new();
     for (i, &ip) in ips.iter().enumerate() {
         // A return address points after its call: look up the call itself.
@@ -241,7 +249,7 @@ pub(crate) fn resolve(ips: &[usize], exact_first: bool) -> Vec<Frame> {
                 function: symbol
                     .name()
                     .map_or_else(|| format!("{ip:#x}"), |n| format!("{n:#}")),
-                file: symbol.filename().map(|f| f.display().to_string()),
+                file: symbol.filename().map(show),
                 line: symbol.lineno(),
             });
         });

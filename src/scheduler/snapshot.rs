@@ -239,7 +239,9 @@ fn entry(record: Record, now: u64) -> DumpEntry {
     let (wait, waited) = match wait {
         Some((reason, since)) => (
             Some(reason),
-            Some(Duration::from_millis(now.saturating_sub(since))),
+            Some(Duration::from_millis(u64::from(
+                (now as u32).wrapping_sub(since),
+            ))),
         ),
         None => (None, None),
     };

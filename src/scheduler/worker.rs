@@ -5,7 +5,7 @@
 //! local spawns, local wakes and timers. No `RefCell`
 //! borrow is held across a resume, so those re-entrant uses never overlap.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::Ordering;
@@ -69,7 +69,7 @@ pub(crate) struct Core {
     progress: Cell<u64>,
     /// HO3, DU4: coroutines committed to start here and not finished, parked ones included
     /// (plain pointers: DU4 keeps each alive while listed).
-    live: RefCell<Vec<*const Task>>,
+    live: UnsafeCell<Vec<*const Task>>,
     /// HO1: a spare slot's thread (it leaves once retired and done).
     spare: bool,
     /// HO3: the spare was retired and has left the idle protocol: it takes no new work.
@@ -127,7 +127,7 @@ fn work(
         ),
         searching: Cell::new(false),
         progress: Cell::new(0),
-        live: RefCell::new(Vec::new()),
+        live: UnsafeCell::new(Vec::new()),
         spare,
         retired: Cell::new(false),
     };
@@ -199,7 +199,7 @@ impl Core {
             }
             self.sched.notify_work();
         }
-        self.live.borrow().is_empty() && self.remote.inbox.is_empty() && self.remote.slot.try_exit()
+        self.live_len() == 0 && self.remote.inbox.is_empty() && self.remote.slot.try_exit()
     }
 
     /// A coroutine of this worker was woken by code running on this worker: it runs next.
@@ -589,23 +589,30 @@ impl Core {
     /// DU4: `task` is committed to start here: listed until its body returns.
     #[inline]
     fn live_add(&self, task: &TaskRef) {
-        let mut live = self.live.borrow_mut();
-        task.live_index.set(live.len());
+        // SAFETY: DU4: only this worker thread touches the list, and no reference into it
+        // outlives these helpers (`answer_dump_now` copies it before resuming anything).
+        let live = unsafe { &mut *self.live.get() };
+        task.live_index.set(live.len() as u32);
         live.push(task.as_ptr());
-        self.remote.live.store(live.len(), Ordering::Relaxed);
     }
 
     /// DU4: `task`'s body returned: off the list (the last entry takes its place).
     #[inline]
     fn live_remove(&self, task: &TaskRef) {
-        let mut live = self.live.borrow_mut();
+        // SAFETY: as in `live_add`.
+        let live = unsafe { &mut *self.live.get() };
         let index = task.live_index.get();
-        live.swap_remove(index);
-        if let Some(&moved) = live.get(index) {
+        live.swap_remove(index as usize);
+        if let Some(&moved) = live.get(index as usize) {
             // SAFETY: DU4: a listed task is alive; its `live_index` is this worker's to write.
             unsafe { (*moved).live_index.set(index) };
         }
-        self.remote.live.store(live.len(), Ordering::Relaxed);
+    }
+
+    /// DU4: how many coroutines are listed.
+    fn live_len(&self) -> usize {
+        // SAFETY: as in `live_add`.
+        unsafe { (*self.live.get()).len() }
     }
 
     /// DU4, DU5: if a dump asked for it, lists this worker's coroutines into the request.
@@ -626,7 +633,8 @@ impl Core {
         };
         // The list is copied first: recording a stack resumes the coroutine (DU3), which must
         // find no borrow of this worker's state held.
-        let live: Vec<*const Task> = self.live.borrow().clone();
+        // SAFETY: as in `live_add`.
+        let live: Vec<*const Task> = unsafe { (*self.live.get()).clone() };
         let mut records = Vec::with_capacity(live.len());
         for ptr in live {
             // SAFETY: DU4: a listed task is alive while listed, and nothing runs meanwhile that
@@ -642,17 +650,13 @@ impl Core {
     /// DU5: one coroutine of this worker, as it stands.
     fn record(&self, task: &TaskRef) -> dump::Record {
         let parked = task.state.is_parked();
-        let wait = parked.then(|| {
-            let (wait, since) = task.wait();
-            // SAFETY: DU1: this is the owner worker, between resumes, and the coroutine is
-            // parked in the park that stored `wait`.
-            (unsafe { wait.reason() }, since)
-        });
-        let ips = if task.is_started() {
+        let trace = if task.is_started() {
             task.trace()
         } else {
-            Vec::new()
+            crate::coroutine::Trace::default()
         };
+        let wait = if parked { trace.wait } else { None };
+        let ips = trace.ips;
         dump::Record {
             id: task.id,
             name: task.name.clone(),
@@ -673,6 +677,8 @@ impl Core {
     /// SY2: the worker stops running coroutines and looks for work, spins or sleeps: a new
     /// count with bit 0 set, until the next resume. Off the switch path.
     fn publish_idle(&self) {
+        // DU4: the list's length, for the deadlock check and the dump of a held worker.
+        self.remote.live.store(self.live_len(), Ordering::Relaxed);
         let word = self.progress.get().wrapping_add(PROGRESS_ONE_RESUME);
         self.progress.set(word);
         self.remote

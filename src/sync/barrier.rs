@@ -72,11 +72,10 @@ impl Barrier {
         round.arrived += 1;
         if round.arrived < self.n {
             let label = crate::park::Wait::Barrier(self as *const Barrier as usize);
-            let _round = crate::park::with_wait_label(label, || {
-                self.cvar
-                    .wait_while(round, |r| r.generation == generation)
-                    .unwrap_or_else(PoisonError::into_inner)
-            });
+            let _round = self
+                .cvar
+                .wait_while_for(round, |r| r.generation == generation, label)
+                .unwrap_or_else(PoisonError::into_inner);
             BarrierWaitResult(false)
         } else {
             round.arrived = 0;

@@ -63,10 +63,12 @@ impl Condvar {
     /// Releases the guard's mutex, waits for a notify, and locks the mutex again. `Err`
     /// (holding the guard) if the mutex is poisoned when it is retaken.
     pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
-        self.wait_until(guard, None).map(|(g, _)| g).map_err(|e| {
-            let (g, _) = e.into_inner();
-            PoisonError::new(g)
-        })
+        self.wait_until(guard, None, None)
+            .map(|(g, _)| g)
+            .map_err(|e| {
+                let (g, _) = e.into_inner();
+                PoisonError::new(g)
+            })
     }
 
     /// Waits while `condition` returns `true` (checked first, then after every wake-up).
@@ -84,13 +86,32 @@ impl Condvar {
         Ok(guard)
     }
 
+    /// `wait_while`, reported in a dump as `why` (a barrier built on this condvar, DU1).
+    pub(crate) fn wait_while_for<'a, T, F>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        mut condition: F,
+        why: crate::park::Wait,
+    ) -> LockResult<MutexGuard<'a, T>>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        while condition(&mut *guard) {
+            guard = match self.wait_until(guard, None, Some(why)) {
+                Ok((g, _)) => g,
+                Err(e) => return Err(PoisonError::new(e.into_inner().0)),
+            };
+        }
+        Ok(guard)
+    }
+
     /// Like [`wait`](Condvar::wait), giving up after `dur`.
     pub fn wait_timeout<'a, T>(
         &self,
         guard: MutexGuard<'a, T>,
         dur: Duration,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
-        self.wait_until(guard, Instant::now().checked_add(dur))
+        self.wait_until(guard, Instant::now().checked_add(dur), None)
     }
 
     /// Like [`wait_while`](Condvar::wait_while), giving up after `dur` in all. The result says
@@ -112,7 +133,7 @@ impl Condvar {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok((guard, WaitTimeoutResult(true)));
             }
-            guard = match self.wait_until(guard, deadline) {
+            guard = match self.wait_until(guard, deadline, None) {
                 Ok((g, _)) => g,
                 Err(e) => {
                     let (g, t) = e.into_inner();
@@ -126,11 +147,12 @@ impl Condvar {
         &self,
         guard: MutexGuard<'a, T>,
         deadline: Option<Instant>,
+        why: Option<crate::park::Wait>,
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
         let mutex = guard.mutex();
         // SAFETY: the guard holds the mutex; `wait` releases and retakes it, and the guard
         // (kept alive, not dropped meanwhile) owns it again afterwards.
-        let notified = unsafe { self.raw.wait(mutex.raw(), deadline) };
+        let notified = unsafe { self.raw.wait(mutex.raw(), deadline, why) };
         mutex.poison().result((guard, WaitTimeoutResult(!notified)))
     }
 

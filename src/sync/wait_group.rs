@@ -61,7 +61,7 @@ impl WaitGroup {
         let label = crate::park::Wait::WaitGroup(Arc::as_ptr(&self.members) as usize);
         drop(self);
         // No message is ever sent: `recv` returns when the last sender is dropped.
-        let Err(chan::RecvError) = crate::park::with_wait_label(label, || done.recv());
+        let Err(chan::RecvError) = done.recv_for(label);
     }
 }
 

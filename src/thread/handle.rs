@@ -71,10 +71,12 @@ impl Thread {
     }
 
     /// What joining this coroutine or job is, for the dump (DU1).
+    #[inline]
     pub(crate) fn join_wait(&self) -> crate::park::Wait {
         match &self.inner {
+            Inner::Coroutine(task) => crate::park::Wait::Join(task.id),
             Inner::Job(_) => crate::park::Wait::Blocking,
-            _ => crate::park::Wait::Join(self.id()),
+            Inner::Os(os) => crate::park::Wait::Join(os.id),
         }
     }
 

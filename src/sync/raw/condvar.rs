@@ -32,7 +32,12 @@ impl RawCondvar {
     ///
     /// # Safety
     /// The caller holds `mutex`.
-    pub(crate) unsafe fn wait(&self, mutex: &RawMutex, deadline: Option<Instant>) -> bool {
+    pub(crate) unsafe fn wait(
+        &self,
+        mutex: &RawMutex,
+        deadline: Option<Instant>,
+        why: Option<Wait>,
+    ) -> bool {
         let node = Node::new(0);
         // CV1: queued before the mutex is released.
         self.queue.lock().push_back(&node);
@@ -42,7 +47,7 @@ impl RawCondvar {
             .wait(
                 &self.queue,
                 deadline,
-                Wait::Condvar(self as *const Self as usize),
+                why.unwrap_or(Wait::Condvar(self as *const Self as usize)),
             )
             .is_some();
         mutex.lock();
