@@ -110,7 +110,7 @@ impl Scheduler {
             if remote.thread() == 0 {
                 continue;
             }
-            *remote.dump.lock() = Some(request.clone());
+            remote.dump.lock().push(request.clone());
             remote.dump_wanted.store(true, Ordering::SeqCst);
             remote.parker.unpark();
             asked.push(index);
@@ -137,8 +137,11 @@ impl Scheduler {
                 continue;
             }
             let remote = &self.remotes[index];
-            // Withdraw the request: a late answer goes to a request nobody reads.
-            remote.dump.lock().take();
+            // Withdraw the request (a late answer would go to a request nobody reads).
+            remote
+                .dump
+                .lock()
+                .retain(|r| !std::sync::Arc::ptr_eq(r, &request));
             let live = remote.live.load(Ordering::Relaxed);
             let asleep = remote.progress.load(Ordering::Relaxed) & PROGRESS_ASLEEP != 0;
             match (!asleep)

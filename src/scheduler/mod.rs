@@ -107,7 +107,7 @@ pub(crate) struct Remote {
     spare_deque: Mutex<Option<Worker<TaskRef>>>,
     /// DU4: a dump request for the worker, and the flag it checks at its fairness ticks and
     /// when it wakes (dump.rs).
-    dump: Mutex<Option<std::sync::Arc<dump::Request>>>,
+    dump: Mutex<Vec<std::sync::Arc<dump::Request>>>,
     dump_wanted: AtomicBool,
     /// DU4: how many coroutines are committed to this worker and not finished (the length of
     /// its list); stored by the worker when it changes, read by the dump and the deadlock
@@ -155,7 +155,7 @@ impl Remote {
             slot: Padded(Slot::new(spare_deque.is_none())),
             held: AtomicBool::new(false),
             spare_deque: Mutex::new(spare_deque),
-            dump: Mutex::new(None),
+            dump: Mutex::new(Vec::new()),
             dump_wanted: AtomicBool::new(false),
             live: AtomicUsize::new(0),
         }

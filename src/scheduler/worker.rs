@@ -628,9 +628,11 @@ impl Core {
     #[inline(never)]
     fn answer_dump_now(&self) {
         self.remote.dump_wanted.store(false, Ordering::Relaxed);
-        let Some(request) = self.remote.dump.lock().take() else {
+        // Several collectors may ask at once (a program's dump, SIGQUIT, the deadlock check).
+        let requests = std::mem::take(&mut *self.remote.dump.lock());
+        if requests.is_empty() {
             return;
-        };
+        }
         // The list is copied first: recording a stack resumes the coroutine (DU3), which must
         // find no borrow of this worker's state held.
         // SAFETY: as in `live_add`.
@@ -644,7 +646,9 @@ impl Core {
             records.push(self.record(&task));
         }
         let has_timers = !self.timers.borrow().is_empty();
-        request.answer(self.index, records, has_timers);
+        for request in requests {
+            request.answer(self.index, records.clone(), has_timers);
+        }
     }
 
     /// DU5: one coroutine of this worker, as it stands.
