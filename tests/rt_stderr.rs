@@ -5,17 +5,17 @@
 //!
 //! Each case runs in a child process, the test binary itself running one `child_*` test (which
 //! does nothing unless `WEFT_CHILD` names it). The parent chooses the child's stderr, so it
-//! starts the child itself instead of with `support::run_child`, which always pipes it.
+//! starts the child with `support::child_command` and `LiveChild` instead of
+//! `support::run_child`, which always pipes it.
 
 mod support;
 
-use std::io::{Read, Write};
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, Stdio};
+use std::io::Write;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
 
-use support::{ChildOutput, child_is, child_report, watchdog};
+use support::{ChildOutput, LiveChild, child_command, child_is, child_report, watchdog};
 use weft::go;
 use weft::thread::Builder;
 
@@ -38,23 +38,11 @@ const FAILING: [Stderr; 2] = [Stderr::DevFull, Stderr::ClosedPipe];
 
 /// Runs the child test `test` with `WEFT_CHILD=tag` and its stderr set as `stderr`. With
 /// `capture`, libtest captures the test's output (no `--nocapture`) and shows it on stdout
-/// if the test fails. Like `support::run_child`, every inherited `WEFT_*` variable is removed
-/// and core dumps are off.
+/// if the test fails. As with `support::run_child`, every inherited `WEFT_*` variable is
+/// removed and core dumps are off.
 fn run(test: &str, tag: &str, stderr: Stderr, capture: bool) -> ChildOutput {
-    let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
-    cmd.args(["--exact", test, "--test-threads=1", "--include-ignored"]);
-    if !capture {
-        cmd.arg("--nocapture");
-    }
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("WEFT_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("WEFT_CHILD", tag)
-        .env("RUST_BACKTRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped());
+    let mut cmd = child_command(test, tag, &[], capture);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped());
     match stderr {
         Stderr::Piped => cmd.stderr(Stdio::piped()),
         Stderr::DevFull => cmd.stderr(Stdio::from(
@@ -69,71 +57,10 @@ fn run(test: &str, tag: &str, stderr: Stderr, capture: bool) -> ChildOutput {
             cmd.stderr(Stdio::from(writer))
         }
     };
-    // SAFETY: the closure runs in the forked child before exec and only calls setrlimit, which
-    // is async-signal-safe; it touches no memory shared with the parent.
-    unsafe {
-        cmd.pre_exec(|| {
-            // Children that abort on purpose must not write core dumps.
-            let none = libc::rlimit {
-                rlim_cur: 0,
-                rlim_max: 0,
-            };
-            libc::setrlimit(libc::RLIMIT_CORE, &none);
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().expect("cannot start the child test process");
-    // `cmd` holds the parent's copy of the child's stderr (`/dev/full` or the pipe's writing
-    // end): drop it, so that only the child holds it.
-    drop(cmd);
-    let (tx, rx) = mpsc::channel::<(bool, Vec<u8>)>();
-    let mut pipes: Vec<(bool, Box<dyn Read + Send>)> =
-        vec![(false, Box::new(child.stdout.take().unwrap()))];
-    if let Some(err) = child.stderr.take() {
-        pipes.push((true, Box::new(err)));
-    }
-    let count = pipes.len();
-    for (is_err, mut pipe) in pipes {
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            let _ = tx.send((is_err, buf));
-        });
-    }
-    drop(tx);
-    // The pipes reach end-of-file when the child exits.
-    let deadline = Instant::now() + Duration::from_secs(CHILD_SECS);
-    let (mut stdout, mut stderr_text) = (Vec::new(), Vec::new());
-    let mut timed_out = false;
-    for _ in 0..count {
-        let got = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(got) => got,
-            Err(_) => {
-                timed_out = true;
-                let _ = child.kill();
-                rx.recv().expect("reader thread")
-            }
-        };
-        if got.0 {
-            stderr_text = got.1;
-        } else {
-            stdout = got.1;
-        }
-    }
-    let status = child.wait().expect("wait for the child");
-    let out = ChildOutput {
-        status,
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr_text).into_owned(),
-    };
-    assert!(
-        !timed_out,
-        "watchdog: child `{test}` ({tag}, stderr {stderr:?}) did not finish within \
-         {CHILD_SECS} s and was killed:\n{}",
-        out.dump()
-    );
-    out
+    // `LiveChild::spawn` drops `cmd`, which holds the parent's copy of the child's stderr
+    // (`/dev/full` or the pipe's writing end), so that only the child holds it.
+    let label = format!("child `{test}` ({tag}, stderr {stderr:?})");
+    LiveChild::spawn(cmd, label, CHILD_SECS).finish()
 }
 
 /// Reports whether this process's stderr fails, so the parent knows the failing cases really

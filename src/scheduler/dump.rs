@@ -7,7 +7,9 @@
 //! list of live coroutines (DU4), records each one's state and wait reason (DU1) and, for a
 //! started one, its stack (DU3), and adds them to the request. A worker that does not answer
 //! in time is held by one coroutine: the collector samples that one (sample.rs) and reports the
-//! worker's other coroutines as not listed.
+//! worker's other coroutines as not listed. Several collectors may ask at once (`dump()` on
+//! several threads, `SIGQUIT`, the deadlock check): a worker keeps every request handed to it,
+//! and answers each one.
 //!
 //! - DU4: a worker keeps the coroutines committed to start on it (S8) and not finished in
 //!   `Core::live`, as plain pointers; only that worker reads or changes the list. A listed
@@ -112,7 +114,8 @@ impl Scheduler {
             }
             remote.dump.lock().push(request.clone());
             remote.dump_wanted.store(true, Ordering::SeqCst);
-            remote.parker.unpark();
+            // A worker asleep in the I/O driver's poll is woken through the driver's waker.
+            self.unpark_worker(index);
             asked.push(index);
         }
         let deadline = Instant::now() + ANSWER_WITHIN;
@@ -137,7 +140,8 @@ impl Scheduler {
                 continue;
             }
             let remote = &self.remotes[index];
-            // Withdraw the request (a late answer would go to a request nobody reads).
+            // Withdraw this request (only this one: another collector may be waiting too); an
+            // answer already under way goes to a request nobody reads.
             remote
                 .dump
                 .lock()
@@ -297,14 +301,7 @@ pub(crate) fn resolve(ips: &[usize], exact_first: bool) -> Vec<Frame> {
     };
     let mut end = frames[start..]
         .iter()
-        .position(|f| {
-            f.function.starts_with("weft::thread::join::")
-                || f.function.starts_with("weft::coroutine::build_co")
-                || f.function.starts_with("corosensei::")
-                || f.file
-                    .as_deref()
-                    .is_some_and(|p| p.ends_with("src/thread/join.rs"))
-        })
+        .position(is_spawn_wrapper)
         .map_or(frames.len(), |i| start + i);
     while end > start && is_unwind_guard(&frames[end - 1].function) {
         end -= 1;
@@ -312,6 +309,23 @@ pub(crate) fn resolve(ips: &[usize], exact_first: bool) -> Vec<Frame> {
     frames.truncate(end);
     frames.drain(..start);
     frames
+}
+
+/// Whether `frame` is the spawn wrapper that runs the user's closure (`Packet::run`), or a
+/// frame under it. Only `run`: a coroutine blocked in `JoinHandle::join` has join.rs frames of
+/// its own above the user's.
+fn is_spawn_wrapper(frame: &Frame) -> bool {
+    let name = frame.function.as_str();
+    let run = name.starts_with("weft::thread::join::Packet<") && name.ends_with(">::run");
+    // Inlined frames carry the short name (`run<...>`, with or without its generics).
+    let inlined_run = (name == "run" || name.starts_with("run<"))
+        && frame
+            .file
+            .as_deref()
+            .is_some_and(|p| p.ends_with("src/thread/join.rs"));
+    run || inlined_run
+        || name.starts_with("weft::coroutine::build_co")
+        || name.starts_with("corosensei::")
 }
 
 /// Whether `name` is one of the std frames through which the spawn wrapper calls the closure.

@@ -105,8 +105,9 @@ pub(crate) struct Remote {
     held: AtomicBool,
     /// HO1: a spare slot's `fresh` deque while the slot has no thread.
     spare_deque: Mutex<Option<Worker<TaskRef>>>,
-    /// DU4: a dump request for the worker, and the flag it checks at its fairness ticks and
-    /// when it wakes (dump.rs).
+    /// DU4: the dump requests waiting for the worker's answer (several collectors may ask at
+    /// once: each gets the answer), and the flag it checks at its fairness ticks and when it
+    /// wakes (dump.rs).
     dump: Mutex<Vec<std::sync::Arc<dump::Request>>>,
     dump_wanted: AtomicBool,
     /// DU4: how many coroutines are committed to this worker and not finished (the length of

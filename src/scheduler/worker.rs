@@ -628,11 +628,11 @@ impl Core {
     #[inline(never)]
     fn answer_dump_now(&self) {
         self.remote.dump_wanted.store(false, Ordering::Relaxed);
-        // Several collectors may ask at once (a program's dump, SIGQUIT, the deadlock check).
+        // Every request waiting, answered alike (dumps taken at once by several threads).
         let requests = std::mem::take(&mut *self.remote.dump.lock());
-        if requests.is_empty() {
+        let Some((last, others)) = requests.split_last() else {
             return;
-        }
+        };
         // The list is copied first: recording a stack resumes the coroutine (DU3), which must
         // find no borrow of this worker's state held.
         // SAFETY: as in `live_add`.
@@ -646,9 +646,10 @@ impl Core {
             records.push(self.record(&task));
         }
         let has_timers = !self.timers.borrow().is_empty();
-        for request in requests {
+        for request in others {
             request.answer(self.index, records.clone(), has_timers);
         }
+        last.answer(self.index, records, has_timers);
     }
 
     /// DU5: one coroutine of this worker, as it stands.

@@ -1,6 +1,7 @@
 //! Shared helpers of the integration tests: a watchdog so no test can hang CI, a child-process
-//! runner for tests that must abort or need their own runtime configuration, a latch built on
-//! weft's own park/unpark, and a tiny deterministic RNG.
+//! runner for tests that must abort or need their own runtime configuration (and, for tests
+//! that talk to the child while it runs, its parts: `child_command` and `LiveChild`), a latch
+//! built on weft's own park/unpark, and a tiny deterministic RNG.
 //!
 //! Every test binary compiles this module, and each uses only part of it.
 #![allow(dead_code)]
@@ -165,6 +166,14 @@ pub fn child_report(key: &str, value: impl std::fmt::Display) {
     println!("[{key}={value}]");
 }
 
+/// The value printed with [`child_report`] under `key` in `text` (a child's stdout).
+pub fn reported(text: &str, key: &str) -> Option<String> {
+    let open = format!("[{key}=");
+    let start = text.find(&open)? + open.len();
+    let len = text[start..].find(']')?;
+    Some(text[start..start + len].to_owned())
+}
+
 /// What a child process did.
 #[derive(Debug)]
 pub struct ChildOutput {
@@ -229,14 +238,8 @@ impl ChildOutput {
     /// The value the child printed with [`child_report`] under `key`.
     #[track_caller]
     pub fn stdout_value(&self, key: &str) -> String {
-        let open = format!("[{key}=");
-        let start = self
-            .stdout
-            .find(&open)
+        reported(&self.stdout, key)
             .unwrap_or_else(|| panic!("child reported no {key}:\n{}", self.dump()))
-            + open.len();
-        let len = self.stdout[start..].find(']').expect("closing bracket");
-        self.stdout[start..start + len].to_owned()
     }
 
     pub fn dump(&self) -> String {
@@ -263,17 +266,27 @@ pub fn run_child_with_timeout(
     envs: &[(&str, &str)],
     secs: u64,
 ) -> ChildOutput {
+    let mut cmd = child_command(test, tag, envs, false);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    LiveChild::spawn(cmd, format!("child test `{test}` ({tag})"), secs).finish()
+}
+
+/// The command that runs the child test `test` of this test binary alone, with
+/// `WEFT_CHILD=tag`, `RUST_BACKTRACE=0` and `envs`; every inherited `WEFT_*` variable is
+/// removed, and core dumps are off (children that abort on purpose must not write one).
+/// `capture`: libtest captures the test's output (no `--nocapture`) and shows it on stdout if
+/// the test fails. The caller chooses the standard streams; more `pre_exec` hooks may be
+/// added (they run after this one).
+pub fn child_command(test: &str, tag: &str, envs: &[(&str, &str)], capture: bool) -> Command {
     use std::os::unix::process::CommandExt;
 
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut cmd = Command::new(exe);
-    cmd.args([
-        "--exact",
-        test,
-        "--nocapture",
-        "--test-threads=1",
-        "--include-ignored",
-    ]);
+    let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
+    cmd.args(["--exact", test, "--test-threads=1", "--include-ignored"]);
+    if !capture {
+        cmd.arg("--nocapture");
+    }
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("WEFT_") {
             cmd.env_remove(key);
@@ -283,14 +296,10 @@ pub fn run_child_with_timeout(
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
     // SAFETY: the closure runs in the forked child before exec and only calls setrlimit, which
     // is async-signal-safe; it touches no memory shared with the parent.
     unsafe {
         cmd.pre_exec(|| {
-            // Children that abort on purpose must not write core dumps.
             let none = libc::rlimit {
                 rlim_cur: 0,
                 rlim_max: 0,
@@ -299,63 +308,236 @@ pub fn run_child_with_timeout(
             Ok(())
         });
     }
-    let mut child = cmd.spawn().expect("cannot start the child test process");
-    let (tx, rx) = mpsc::channel::<(bool, Vec<u8>)>();
-    let mut readers = Vec::new();
-    for (is_err, mut pipe) in [
-        (
-            false,
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-        ),
-        (
-            true,
-            Box::new(child.stderr.take().unwrap()) as Box<dyn Read + Send>,
-        ),
-    ] {
-        let tx = tx.clone();
-        readers.push(std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            let _ = pipe.read_to_end(&mut buf);
-            let _ = tx.send((is_err, buf));
-        }));
-    }
-    drop(tx);
-    // Both pipes reach end-of-file when the child exits.
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    let mut timed_out = false;
-    for _ in 0..2 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let got = match rx.recv_timeout(left) {
-            Ok(got) => got,
-            Err(_) => {
-                timed_out = true;
-                let _ = child.kill();
-                rx.recv().expect("reader thread")
-            }
-        };
-        if got.0 {
-            stderr = got.1;
-        } else {
-            stdout = got.1;
+    cmd
+}
+
+/// A running child process whose piped stdout and stderr are read as they come, so that the
+/// parent can wait for a line before it acts (a signal, closing the child's stdin), under one
+/// bound for the whole run: past it, the child is killed and the waiting call panics with what
+/// the child wrote. Dropping it kills a child still running.
+pub struct LiveChild {
+    child: std::process::Child,
+    label: String,
+    secs: u64,
+    deadline: Instant,
+    /// `(is_stderr, chunk)`; `None` at the end of that stream.
+    chunks: mpsc::Receiver<(bool, Option<Vec<u8>>)>,
+    /// Streams not at their end yet.
+    open: usize,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl LiveChild {
+    /// Starts `cmd` (its piped streams are read; others are left alone) and drops it, so that
+    /// the child alone holds what `cmd` handed it (a pipe's writing end). `label` names the
+    /// child in failure messages; `secs` bounds the whole run.
+    #[track_caller]
+    pub fn spawn(mut cmd: Command, label: impl Into<String>, secs: u64) -> LiveChild {
+        let label = label.into();
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {label}: {e}"));
+        drop(cmd);
+        let (tx, chunks) = mpsc::channel();
+        let mut open = 0;
+        let streams: [(bool, Option<Box<dyn Read + Send>>); 2] = [
+            (false, child.stdout.take().map(|p| Box::new(p) as _)),
+            (true, child.stderr.take().map(|p| Box::new(p) as _)),
+        ];
+        for (is_err, pipe) in streams {
+            let Some(mut pipe) = pipe else { continue };
+            open += 1;
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                loop {
+                    match pipe.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if tx.send((is_err, Some(buf[..n].to_vec()))).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                let _ = tx.send((is_err, None));
+            });
+        }
+        LiveChild {
+            child,
+            label,
+            secs,
+            deadline: Instant::now() + Duration::from_secs(secs),
+            chunks,
+            open,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
         }
     }
-    let status = child.wait().expect("wait for the child");
-    for r in readers {
-        let _ = r.join();
+
+    /// The child's process id.
+    pub fn pid(&self) -> libc::pid_t {
+        self.child.id() as libc::pid_t
     }
-    let out = ChildOutput {
-        status,
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    };
-    assert!(
-        !timed_out,
-        "watchdog: child test `{test}` ({tag}) did not finish within {secs} s and was killed:\n{}",
-        out.dump()
-    );
-    out
+
+    /// What the child wrote on stdout so far.
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// The child's stdin, if it was piped and not taken yet (drop it to close the pipe).
+    pub fn take_stdin(&mut self) -> Option<std::process::ChildStdin> {
+        self.child.stdin.take()
+    }
+
+    /// Waits until the child's stdout contains `needle`. Panics if that stream ends first or
+    /// the bound passes (the child is killed).
+    #[track_caller]
+    pub fn wait_for_stdout(&mut self, needle: &str) {
+        self.wait_for(false, needle);
+    }
+
+    /// Waits until the child's stderr contains `needle`, as
+    /// [`wait_for_stdout`](LiveChild::wait_for_stdout).
+    #[track_caller]
+    pub fn wait_for_stderr(&mut self, needle: &str) {
+        self.wait_for(true, needle);
+    }
+
+    #[track_caller]
+    fn wait_for(&mut self, is_err: bool, needle: &str) {
+        let which = if is_err { "stderr" } else { "stdout" };
+        loop {
+            let text = if is_err { &self.stderr } else { &self.stdout };
+            if String::from_utf8_lossy(text).contains(needle) {
+                return;
+            }
+            let ended = match self.next_chunk() {
+                Next::Data => continue,
+                Next::End(from) => from == is_err,
+                Next::AllEnded => true,
+                Next::Timeout => {
+                    let out = self.finish_now(true);
+                    panic!(
+                        "watchdog: {} did not write {needle:?} on {which} within {} s and was \
+                         killed:\n{}",
+                        self.label,
+                        self.secs,
+                        out.dump()
+                    );
+                }
+            };
+            if ended {
+                let out = self.finish_now(false);
+                panic!(
+                    "{}: its {which} ended without {needle:?}:\n{}",
+                    self.label,
+                    out.dump()
+                );
+            }
+        }
+    }
+
+    /// Takes the next chunk of output, or the end of a stream, waiting at most until the
+    /// bound.
+    fn next_chunk(&mut self) -> Next {
+        if self.open == 0 {
+            return Next::AllEnded;
+        }
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        match self.chunks.recv_timeout(left) {
+            Ok((is_err, Some(bytes))) => {
+                let to = if is_err {
+                    &mut self.stderr
+                } else {
+                    &mut self.stdout
+                };
+                to.extend_from_slice(&bytes);
+                Next::Data
+            }
+            Ok((is_err, None)) => {
+                self.open -= 1;
+                Next::End(is_err)
+            }
+            Err(_) => Next::Timeout,
+        }
+    }
+
+    /// Waits for the child to end (both piped streams at their end, then its exit) and returns
+    /// what it did. Panics, killing the child, if the bound passes first.
+    #[track_caller]
+    pub fn finish(mut self) -> ChildOutput {
+        let mut timed_out = false;
+        while self.open > 0 {
+            if let Next::Timeout = self.next_chunk() {
+                timed_out = true;
+                break;
+            }
+        }
+        // Streams closed, yet not exited: wait for the exit under the same bound.
+        while !timed_out && matches!(self.child.try_wait(), Ok(None)) {
+            if Instant::now() >= self.deadline {
+                timed_out = true;
+            } else {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let out = self.finish_now(timed_out);
+        assert!(
+            !timed_out,
+            "watchdog: {} did not finish within {} s and was killed:\n{}",
+            self.label,
+            self.secs,
+            out.dump()
+        );
+        out
+    }
+
+    /// Kills the child if `kill` (or if it has not exited by now), collects what is left of
+    /// its output (for a short while only: a grandchild may hold the pipes) and its status.
+    fn finish_now(&mut self, kill: bool) -> ChildOutput {
+        if kill || matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
+        let drain_until = Instant::now() + Duration::from_secs(5);
+        while self.open > 0 {
+            let left = drain_until.saturating_duration_since(Instant::now());
+            match self.chunks.recv_timeout(left) {
+                Ok((true, Some(bytes))) => self.stderr.extend_from_slice(&bytes),
+                Ok((false, Some(bytes))) => self.stdout.extend_from_slice(&bytes),
+                Ok((_, None)) => self.open -= 1,
+                Err(_) => break,
+            }
+        }
+        let status = self.child.wait().expect("wait for the child");
+        ChildOutput {
+            status,
+            stdout: String::from_utf8_lossy(&self.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&self.stderr).into_owned(),
+        }
+    }
+}
+
+/// What [`LiveChild::next_chunk`] got.
+enum Next {
+    /// Output, stored.
+    Data,
+    /// The end of stderr (`true`) or stdout (`false`).
+    End(bool),
+    /// Every piped stream had already ended.
+    AllEnded,
+    /// The bound passed.
+    Timeout,
+}
+
+impl Drop for LiveChild {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 /// A coroutine or an OS thread, joined the same way (never join an OS thread from inside a
