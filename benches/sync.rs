@@ -19,6 +19,7 @@
 //! - `uncontended_read`: the same for a shared lock: `read`, read the `u64`, release, on an
 //!   `RwLock` nobody writes. weft's `RwLock` from the bench thread and from a coroutine; peers
 //!   `std::sync::RwLock` and `parking_lot::RwLock`.
+//! - `uncontended_write`: the same with `write`, an increment, and the release.
 //! - `contended_counter`: 1,000 lockers each do 100 lock / increment / unlock on one shared
 //!   counter; the total is checked. One iteration is one whole batch of 100k increments and
 //!   the group sets `Throughput::Elements(100k)`: the time per increment is the batch time
@@ -51,6 +52,7 @@
 //! ```text
 //! cargo bench --bench sync                      # everything, about 2 minutes
 //! cargo bench --bench sync -- uncontended_lock  # one group (criterion filter)
+//! cargo bench --bench sync -- uncontended       # the three uncontended groups
 //! cargo bench --bench sync -- --test            # run each bench once, no timing
 //! ```
 //!
@@ -85,6 +87,7 @@ fn main() {
     wait_group(&mut c);
     uncontended_lock(&mut c);
     uncontended_read(&mut c);
+    uncontended_write(&mut c);
     contended_counter(&mut c);
     semaphore(&mut c);
     c.final_summary();
@@ -178,7 +181,7 @@ fn wait_group(c: &mut Criterion) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// uncontended_lock, uncontended_read
+// uncontended_lock, uncontended_read, uncontended_write
 // ---------------------------------------------------------------------------------------------
 
 /// Times `iters` calls of `op` on `lock` in a loop, on the calling thread or coroutine.
@@ -234,6 +237,18 @@ fn std_rwlock_read(l: &std::sync::RwLock<u64>) {
 
 fn parking_lot_rwlock_read(l: &parking_lot::RwLock<u64>) {
     black_box(*l.read());
+}
+
+fn weft_rwlock_write(l: &weft::sync::RwLock<u64>) {
+    *l.write().expect("not poisoned") += 1;
+}
+
+fn std_rwlock_write(l: &std::sync::RwLock<u64>) {
+    *l.write().expect("not poisoned") += 1;
+}
+
+fn parking_lot_rwlock_write(l: &parking_lot::RwLock<u64>) {
+    *l.write() += 1;
 }
 
 fn uncontended_lock(c: &mut Criterion) {
@@ -298,6 +313,46 @@ fn uncontended_read(c: &mut Criterion) {
     group.bench_function("parking_lot", |b| {
         b.iter_custom(|iters| {
             timed_loop(iters, &parking_lot::RwLock::new(1), parking_lot_rwlock_read)
+        })
+    });
+    group.finish();
+}
+
+fn uncontended_write(c: &mut Criterion) {
+    let mut group = c.benchmark_group("uncontended_write");
+    group.measurement_time(Duration::from_secs(2));
+    group.bench_function("weft_thread", |b| {
+        b.iter_custom(|iters| {
+            let l = weft::sync::RwLock::new(0);
+            let elapsed = timed_loop(iters, &l, weft_rwlock_write);
+            assert_eq!(l.into_inner().expect("not poisoned"), iters);
+            elapsed
+        })
+    });
+    group.bench_function("weft_coroutine", |b| {
+        b.iter_custom(|iters| {
+            in_coroutine(
+                iters,
+                || weft::sync::RwLock::new(0),
+                weft_rwlock_write,
+                |l, iters| assert_eq!(l.into_inner().expect("not poisoned"), iters),
+            )
+        })
+    });
+    group.bench_function("std", |b| {
+        b.iter_custom(|iters| {
+            let l = std::sync::RwLock::new(0);
+            let elapsed = timed_loop(iters, &l, std_rwlock_write);
+            assert_eq!(l.into_inner().expect("not poisoned"), iters);
+            elapsed
+        })
+    });
+    group.bench_function("parking_lot", |b| {
+        b.iter_custom(|iters| {
+            let l = parking_lot::RwLock::new(0);
+            let elapsed = timed_loop(iters, &l, parking_lot_rwlock_write);
+            assert_eq!(l.into_inner(), iters);
+            elapsed
         })
     });
     group.finish();

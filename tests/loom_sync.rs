@@ -1,5 +1,5 @@
 //! Loom models of the parking protocols of `weft::sync` (src/sync/raw/): the wait queue
-//! (waitq.rs, Q1–Q4), `RawMutex` (M1–M5), `RawCondvar` (CV1–CV2), `RawRwLock` (RW1–RW5),
+//! (waitq.rs, Q1–Q4), `RawMutex` (M1–M6), `RawCondvar` (CV1–CV2), `RawRwLock` (RW1–RW6),
 //! `RawSemaphore` (SM1–SM3) and `RawOnce` (O1–O3).
 //!
 //! `src/sync/raw/mod.rs` and its six files are compiled here as they are, against a facade of
@@ -10,7 +10,10 @@
 //!   atomics come from a pool created at the start of each execution);
 //! - `crate::park`: one one-token parker per loom thread (`loom::sync::Notify`, which also
 //!   explores a spurious return), and an `Unparker` whose every value has a liveness cell, so
-//!   that touching a node's unparker after its owner left is a loom error (Q3);
+//!   that touching a node's unparker after its owner left is a loom error (Q3); `holder`, a
+//!   number per loom thread, and `relock_panic`, a plain panic (M6, RW6). The locks' holder
+//!   words (`AtomicU64`) are loom atomics only in the two relock models; elsewhere they are
+//!   std atomics outside loom's view (see the facade's `AtomicU64` for why);
 //! - `crate::fatal`: a panic;
 //! - a deadline: loom has no clock, so the models pass `Instant::now()`, which has passed by
 //!   the time waitq.rs checks it: "the deadline passes while the call waits", racing whatever
@@ -47,6 +50,8 @@
 //!   - `m-relaxed-lock`, `m-relaxed-unlock`: the fast paths' CAS with `Relaxed`;
 //!   - `m-relaxed-wake-store`: the slow unlock that wakes a waiter releases with `Relaxed`;
 //!   - `m-starving-at-back`: a woken waiter queues again at the back, not the front (M4);
+//!   - `m6-clear-after-release`: `unlock` clears the holder word after its release (M6);
+//!   - `m6-never-cleared`: `unlock` never clears the holder word (M6);
 //! - waitq.rs:
 //!   - `q-relaxed-token`: the token is stored with `Relaxed` (Q4);
 //!   - `q-timeout-ignores-token`: a waiter whose deadline passed takes its node off the queue
@@ -68,6 +73,10 @@
 //!   - `rw-fast-read-ignores-parked`: `try_read` ignores `PARKED` (RW2);
 //!   - `rw-relaxed-grant-load`: the grant loads the state with `Relaxed`;
 //!   - `rw-relaxed-read-unlock`: `read_unlock`'s `fetch_sub` is `Relaxed`;
+//!   - `rw6-write-clear-after-release`: `write_unlock` clears the holder word after its
+//!     release (RW6);
+//!   - `rw6-write-never-cleared`, `rw6-read-never-cleared`: `write_unlock`, or a recorded
+//!     reader's `read_unlock`, never clears the holder word (RW6);
 //! - semaphore.rs:
 //!   - `s-release-slow-no-recheck`: the slow release does not re-check `PARKED` under the queue
 //!     lock, so a release that finds the queue emptied by another overwrites the state (SM2);
@@ -88,12 +97,14 @@
 //! Every breakage but one fails at least one model. `m-starving-at-back` fails none, and should
 //! not: where a woken waiter queues is fairness (M4), not safety, and these models check no
 //! bound on how often a waiter is passed over. The two models of the bug were run against the rwlock
-//! breakages only. `q-token-before-unparker` is seen through the facade's liveness
-//! cells (the owner's node is gone, but its stack memory is not); `q-relaxed-token` fails the
-//! once models through them too (the owner drops its node unordered after the waker's copy).
+//! breakages only; the M6 and RW6 breakages against the two relock models only (each fails on
+//! every breakage of its file's holder word). `q-token-before-unparker` is seen through the
+//! facade's liveness cells (the owner's node is gone, but its stack memory is not);
+//! `q-relaxed-token` fails the once models through them too (the owner drops its node
+//! unordered after the waker's copy).
 //!
 //! Bounds: the models with two loom threads use no bound or a bound of 5; those with three a
-//! bound of 1 to 3 (see each `model` call). The file runs in about 20–30 s on 2 cores;
+//! bound of 1 to 3 (see each `model` call). The file runs in about 30–40 s on 2 cores;
 //! `--nocapture` prints how many executions each model explored and how long it took.
 //! `LOOM_MAX_PREEMPTIONS`, when set, overrides every model's bound.
 //!
@@ -175,11 +186,20 @@ mod loom {
                     const { RefCell::new(Vec::new()) };
                 static POOL_USIZE: RefCell<Vec<(usize, ::loom::sync::atomic::AtomicUsize)>> =
                     const { RefCell::new(Vec::new()) };
+                static POOL_U64: RefCell<Vec<(u64, ::loom::sync::atomic::AtomicU64)>> =
+                    const { RefCell::new(Vec::new()) };
+            }
+
+            std::thread_local! {
+                /// Whether the running model tracks the holder words (see `AtomicU64`).
+                static TRACK_HOLDERS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
             }
 
             /// Fills the pool for one execution: `count` atomics of each type holding 0, and
-            /// one `AtomicUsize` for each of `usize_values`.
-            pub(crate) fn fill_pool(count: usize, usize_values: &[usize]) {
+            /// one `AtomicUsize` for each of `usize_values`. `track_holders`: whether the
+            /// holder words (`AtomicU64`) are loom atomics in this execution.
+            pub(crate) fn fill_pool(count: usize, usize_values: &[usize], track_holders: bool) {
+                TRACK_HOLDERS.with(|t| t.set(track_holders));
                 POOL_U8.with(|p| {
                     *p.borrow_mut() = (0..count)
                         .map(|_| (0, ::loom::sync::atomic::AtomicU8::new(0)))
@@ -192,12 +212,18 @@ mod loom {
                         .map(|v| (v, ::loom::sync::atomic::AtomicUsize::new(v)))
                         .collect();
                 });
+                POOL_U64.with(|p| {
+                    *p.borrow_mut() = (0..count)
+                        .map(|_| (0, ::loom::sync::atomic::AtomicU64::new(0)))
+                        .collect();
+                });
             }
 
             /// Empties the pool at the end of an execution.
             pub(crate) fn clear_pool() {
                 POOL_U8.with(|p| p.borrow_mut().clear());
                 POOL_USIZE.with(|p| p.borrow_mut().clear());
+                POOL_U64.with(|p| p.borrow_mut().clear());
             }
 
             macro_rules! lazy_atomic {
@@ -284,6 +310,66 @@ mod loom {
 
             lazy_atomic!(AtomicU8, u8, POOL_U8);
             lazy_atomic!(AtomicUsize, usize, POOL_USIZE);
+
+            /// The locks' holder words (M6, RW6), the only `AtomicU64`s of src/sync/raw/. In
+            /// the models about them (`fill_pool(.., true)`: the relock models), a loom atomic
+            /// from the pool, so that loom explores which of their `Relaxed` stores each load
+            /// may read. Elsewhere a std atomic, outside loom: there every load reads the
+            /// latest store of the interleaving (still checking that no lock call panics as a
+            /// relock), and the word adds no interleavings. As loom atomics they multiplied
+            /// the other models' executions by 10 to 50 (the suite took 6 minutes instead of
+            /// half of one) without being what those models check.
+            pub(crate) struct AtomicU64 {
+                init: u64,
+                tracked: OnceLock<::loom::sync::atomic::AtomicU64>,
+                plain: std::sync::atomic::AtomicU64,
+            }
+
+            impl AtomicU64 {
+                pub(crate) const fn new(value: u64) -> AtomicU64 {
+                    AtomicU64 {
+                        init: value,
+                        tracked: OnceLock::new(),
+                        plain: std::sync::atomic::AtomicU64::new(value),
+                    }
+                }
+
+                fn tracked(&self) -> Option<&::loom::sync::atomic::AtomicU64> {
+                    if !TRACK_HOLDERS.with(std::cell::Cell::get) {
+                        return None;
+                    }
+                    Some(self.tracked.get_or_init(|| {
+                        POOL_U64.with(|p| {
+                            let mut p = p.borrow_mut();
+                            let i = p
+                                .iter()
+                                .position(|(v, _)| *v == self.init)
+                                .expect("the pool has an AtomicU64 left (fill_pool)");
+                            p.swap_remove(i).1
+                        })
+                    }))
+                }
+
+                pub(crate) fn load(&self, order: Ordering) -> u64 {
+                    match self.tracked() {
+                        Some(a) => a.load(order),
+                        None => self.plain.load(order),
+                    }
+                }
+
+                pub(crate) fn store(&self, value: u64, order: Ordering) {
+                    match self.tracked() {
+                        Some(a) => a.store(value, order),
+                        None => self.plain.store(value, order),
+                    }
+                }
+            }
+
+            impl fmt::Debug for AtomicU64 {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.pad("AtomicU64")
+                }
+            }
         }
     }
 }
@@ -407,6 +493,44 @@ mod park {
         Once(usize),
     }
 
+    ::loom::thread_local! {
+        /// The loom thread's identity as a lock holder: a fresh number for every loom thread
+        /// of every execution (a std counter, outside the model).
+        static HOLDER: u64 = {
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        };
+    }
+
+    /// `park::holder`: the calling loom thread's identity (M6, RW6).
+    pub(crate) fn holder() -> u64 {
+        HOLDER.with(|h| *h)
+    }
+
+    ::loom::thread_local! {
+        /// Set by `relock_panics` while it runs a call that must panic as a relock.
+        static EXPECTED: std::cell::Cell<bool> = std::cell::Cell::new(false);
+    }
+
+    /// Runs `f` with this loom thread's relock panics marked as expected (see `relock_panic`).
+    pub(crate) fn expecting_relock<R>(f: impl FnOnce() -> R) -> R {
+        EXPECTED.with(|e| e.set(true));
+        let r = f();
+        EXPECTED.with(|e| e.set(false));
+        r
+    }
+
+    /// `park::relock_panic`: a plain panic. A relock panic that `relock_panics` expects
+    /// (on this loom thread) says "relock (expected)", and the models' panic hook keeps it
+    /// quiet; any other is printed, as the failure it is.
+    #[track_caller]
+    pub(crate) fn relock_panic(what: &str) -> ! {
+        if EXPECTED.with(|e| e.replace(false)) {
+            panic!("relock (expected): {what}")
+        }
+        panic!("relock: {what}")
+    }
+
     /// The calling loom thread's unparker.
     pub(crate) fn current() -> Unparker {
         Unparker {
@@ -507,8 +631,18 @@ const POOL: usize = 40;
 const PERMIT: usize = 2;
 
 /// Runs `f` under loom with at most `preemption_bound` preemptions per execution (`None`: all
-/// interleavings), and prints how many executions were explored and how long it took.
+/// interleavings), and prints how many executions were explored and how long it took. The
+/// holder words are plain atomics (see the facade's `AtomicU64`).
 fn model(preemption_bound: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
+    model_holders(preemption_bound, false, f)
+}
+
+/// [`model`], with the holder words as loom atomics if `track_holders` (the relock models).
+fn model_holders(
+    preemption_bound: Option<usize>,
+    track_holders: bool,
+    f: impl Fn() + Sync + Send + 'static,
+) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let executions = std::sync::Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
@@ -522,7 +656,7 @@ fn model(preemption_bound: Option<usize>, f: impl Fn() + Sync + Send + 'static) 
         let executions = executions.clone();
         move || {
             executions.fetch_add(1, Ordering::Relaxed);
-            loom::sync::atomic::fill_pool(POOL, &[PERMIT]);
+            loom::sync::atomic::fill_pool(POOL, &[PERMIT], track_holders);
             f();
             loom::sync::atomic::clear_pool();
             park::clear();
@@ -536,8 +670,36 @@ fn model(preemption_bound: Option<usize>, f: impl Fn() + Sync + Send + 'static) 
     );
 }
 
+/// Runs `f`, which must panic with the facade's relock panic (M6, RW6) naming `what`. Any other
+/// panic (a loom failure among them) goes on unwinding; no panic at all fails the model.
+#[track_caller]
+fn relock_panics<R>(what: &str, f: impl FnOnce() -> R) {
+    use std::sync::Once;
+    static QUIET: Once = Once::new();
+    // The expected panics would print one message each per execution: keep them quiet and
+    // pass every other panic to the default hook.
+    QUIET.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let text = info.payload().downcast_ref::<String>();
+            if !text.is_some_and(|t| t.starts_with("relock (expected): ")) {
+                default(info);
+            }
+        }));
+    });
+    let result =
+        park::expecting_relock(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    match result {
+        Ok(_) => panic!("the relock ({what}) did not panic"),
+        Err(payload) => match payload.downcast_ref::<String>() {
+            Some(text) if text.starts_with("relock (expected): ") && text.contains(what) => {}
+            _ => std::panic::resume_unwind(payload),
+        },
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
-// RawMutex (M1–M5)
+// RawMutex (M1–M6)
 
 struct Counted {
     m: RawMutex,
@@ -595,7 +757,8 @@ fn mutex_two_lockers() {
 /// Three lockers: two may queue at once (`PARKED` stays set across an unlock that wakes one
 /// of them, M1), and a woken waiter can be passed over by a barging locker (M4).
 ///
-/// Fails when: every mutex.rs breakage but `m-starving-at-back`: `m-parked-blind-store`,
+/// Fails when: every mutex.rs breakage but `m-starving-at-back` (and the M6 ones, which
+/// were run against `mutex_relock_panics` only): `m-parked-blind-store`,
 /// `m-no-recheck-locked`, `m-unlock-ignores-parked`, `m-handoff-as-wake` (deadlock);
 /// `m-handoff-releases`, `m-relaxed-lock`, `m-relaxed-unlock`, `m-relaxed-wake-store`,
 /// `q-relaxed-token`, `q-token-before-unparker` (race).
@@ -679,6 +842,40 @@ fn mutex_try_lock_vs_lock() {
         locker.join().unwrap();
         let tried = trier.join().unwrap();
         s.assert_done(2 + usize::from(tried));
+    });
+}
+
+/// M6: each of two threads locks, locks again, which must panic (it reads its own identity in
+/// the holder word), then unlocks and locks once more; neither lock ever panics otherwise (a
+/// false relock would fail the model), and the lock stays usable after each panic: the
+/// count is exact and the lock ends free.
+///
+/// Fails when: `m6-clear-after-release` (the unlock clears the holder word after its
+/// release, which may wipe the next holder's record: that holder's relock queues behind
+/// itself, a deadlock); `m6-never-cleared` (a stale record: a thread that finds the lock taken
+/// by a holder that has not stored its identity yet reads its own, a false panic).
+#[test]
+fn mutex_relock_panics() {
+    fn relock_once(s: &Counted) {
+        s.m.lock();
+        relock_panics("Mutex it already holds", || s.m.lock());
+        s.n.incr();
+        // SAFETY: locked above; the panicking `lock` took nothing.
+        unsafe { s.m.unlock() };
+    }
+    model_holders(Some(3), true, || {
+        let s = Counted::new();
+        let t = {
+            let s = s.clone();
+            thread::spawn(move || {
+                relock_once(&s);
+                s.increment();
+            })
+        };
+        relock_once(&s);
+        s.increment();
+        t.join().unwrap();
+        s.assert_done(4);
     });
 }
 
@@ -845,7 +1042,7 @@ fn condvar_notify_all_two_waiters() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// RawRwLock (RW1–RW5)
+// RawRwLock (RW1–RW6)
 
 struct Shared {
     l: RawRwLock,
@@ -861,10 +1058,10 @@ impl Shared {
     }
 
     fn read(&self) -> usize {
-        self.l.read();
+        let hold = self.l.read();
         let v = self.d.get();
         // SAFETY: read-locked above.
-        unsafe { self.l.read_unlock() };
+        unsafe { self.l.read_unlock(hold) };
         v
     }
 
@@ -881,9 +1078,9 @@ impl Shared {
         assert_eq!(self.d.get(), value);
         // SAFETY: locked just above.
         unsafe { self.l.write_unlock() };
-        assert!(self.l.try_read(), "the lock was left held or parked");
+        let hold = self.l.try_read().expect("the lock was left held or parked");
         // SAFETY: locked just above.
-        unsafe { self.l.read_unlock() };
+        unsafe { self.l.read_unlock(hold) };
     }
 }
 
@@ -891,8 +1088,9 @@ impl Shared {
 /// before or after the write, and the lock ends free.
 ///
 /// Fails when: `rw-relaxed-grant-store` (the bug in the file's doc: a race between a reader
-/// and the writer), and every other rwlock.rs breakage: `rw-write-unlock-no-grant`,
-/// `rw-last-reader-no-grant`, `rw-parked-store` (deadlock); `rw-grant-readers-before-state`,
+/// and the writer), and every other rwlock.rs breakage but the RW6 ones:
+/// `rw-write-unlock-no-grant`, `rw-last-reader-no-grant`, `rw-parked-store` (deadlock);
+/// `rw-grant-readers-before-state`,
 /// `rw-fast-read-ignores-parked` (the lock is left held: a reader count overwritten or
 /// underflowed); `rw-relaxed-grant-load`, `rw-relaxed-read-unlock` (race).
 #[test]
@@ -966,10 +1164,10 @@ fn rwlock_downgrade() {
         };
         s.d.set(1);
         // SAFETY: write-locked above.
-        unsafe { s.l.downgrade() };
+        let hold = unsafe { s.l.downgrade() };
         assert_eq!(s.d.get(), 1, "a writer came in during the downgrade");
         // SAFETY: the downgrade left a read lock.
-        unsafe { s.l.read_unlock() };
+        unsafe { s.l.read_unlock(hold) };
         let v = reader.join().unwrap();
         writer.join().unwrap();
         assert!(v == 1 || v == 11, "read {v}");
@@ -1011,7 +1209,8 @@ fn rwlock_writer_hands_off_to_two_readers() {
 /// RW3 from the last reader, and RW2: a writer queues behind a held read lock; a second reader
 /// either reads before the writer queued or queues behind it; the last reader out grants.
 ///
-/// Fails when: every rwlock.rs breakage: `rw-write-unlock-no-grant`,
+/// Fails when: every rwlock.rs breakage but the RW6 ones (run against `rwlock_relock_panics`
+/// only): `rw-write-unlock-no-grant`,
 /// `rw-last-reader-no-grant`, `rw-parked-store` (deadlock); `rw-grant-readers-before-state`
 /// (the lock is left held); `rw-fast-read-ignores-parked`, `rw-relaxed-grant-load`,
 /// `rw-relaxed-read-unlock`, `q-relaxed-token`, `q-token-before-unparker` (race).
@@ -1019,7 +1218,7 @@ fn rwlock_writer_hands_off_to_two_readers() {
 fn rwlock_last_reader_hands_off() {
     model(Some(3), || {
         let s = Shared::new();
-        s.l.read();
+        let hold = s.l.read();
         let writer = {
             let s = s.clone();
             thread::spawn(move || s.add(1))
@@ -1030,11 +1229,70 @@ fn rwlock_last_reader_hands_off() {
         };
         assert_eq!(s.d.get(), 0);
         // SAFETY: read-locked above.
-        unsafe { s.l.read_unlock() };
+        unsafe { s.l.read_unlock(hold) };
         writer.join().unwrap();
         let v = reader.join().unwrap();
         assert!(v <= 1, "read {v}");
         s.assert_done(1);
+    });
+}
+
+/// RW6: a recorded reader's `write`, and the writer's `write` and `read`, panic, and so does
+/// the downgraded writer's `write`; every other lock call of both threads goes through (a
+/// false relock would fail the model), and the lock stays usable: the value is exact and the
+/// lock ends free. The main thread reads alone first, so it is the recorded reader; the other
+/// thread then reads and writes around the main thread's relocks.
+///
+/// Fails when: `rw6-write-clear-after-release` (the write unlock clears the holder word after
+/// its release, wiping the next writer's record: that writer's relock queues behind itself, a
+/// deadlock); `rw6-write-never-cleared`, `rw6-read-never-cleared` (a stale record of the
+/// other thread's write or read: a false panic when it next finds the lock taken).
+#[test]
+fn rwlock_relock_panics() {
+    fn write_relock(s: &Shared, n: usize) {
+        s.l.write();
+        relock_panics("write on a weft::sync::RwLock it already holds", || {
+            s.l.write()
+        });
+        relock_panics("read on a weft::sync::RwLock it already holds", || {
+            s.l.read()
+        });
+        s.d.set(s.d.get() + n);
+        // SAFETY: write-locked above; the panicking calls took nothing.
+        unsafe { s.l.write_unlock() };
+    }
+    model_holders(Some(2), true, || {
+        let s = Shared::new();
+        // Alone: recorded.
+        let hold = s.l.read();
+        let t = {
+            let s = s.clone();
+            thread::spawn(move || {
+                let v = s.read();
+                write_relock(&s, 1);
+                s.add(1);
+                v
+            })
+        };
+        relock_panics(
+            "write on a weft::sync::RwLock it holds a read guard of",
+            || s.l.write(),
+        );
+        // SAFETY: read-locked above.
+        unsafe { s.l.read_unlock(hold) };
+        write_relock(&s, 10);
+        s.l.write();
+        // SAFETY: write-locked just above.
+        let hold = unsafe { s.l.downgrade() };
+        relock_panics(
+            "write on a weft::sync::RwLock it holds a read guard of",
+            || s.l.write(),
+        );
+        // SAFETY: the downgrade left a read lock.
+        unsafe { s.l.read_unlock(hold) };
+        let v = t.join().unwrap();
+        assert!(v == 0 || v == 10, "read {v}");
+        s.assert_done(12);
     });
 }
 

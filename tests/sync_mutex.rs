@@ -1,8 +1,9 @@
 //! `weft::sync::Mutex`: exclusion with exact counts (a thousand coroutines, and coroutines
 //! mixed with OS threads), a lock held across a park while other coroutines keep running,
 //! `try_lock`, std's poisoning, a `static` mutex, eventual fairness against a hog, `Debug`,
-//! and unsized data. Waits are bounded only so that a hang fails (support's watchdog); no
-//! test asserts how long anything took.
+//! unsized data, and a relock by the holder, which panics naming it (M6) while a coroutine
+//! that waits for another one of its worker does not. Waits are bounded only so that a hang
+//! fails (support's watchdog); no test asserts how long anything took.
 
 mod support;
 
@@ -12,10 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use support::{Party, panic_text, start, watchdog};
+use support::{Party, child_is, child_report, panic_text, run_child, start, watchdog};
 use weft::go;
 use weft::sync::mpsc;
-use weft::sync::{Mutex, TryLockError};
+use weft::sync::{Condvar, Mutex, TryLockError};
 
 /// Adds one to the counter `per` times, checking on every entry that nobody else is inside.
 fn increment(m: &Mutex<u64>, inside: &AtomicBool, per: usize) {
@@ -453,5 +454,187 @@ fn unsized_data_behind_a_mutex() {
             format!("{dynamic:?}"),
             "Mutex { data: {1}, poisoned: false, .. }"
         );
+    });
+}
+
+/// M6's message for a relock of a `Mutex` by the caller, a coroutine (`in_coroutine`) or a
+/// named OS thread.
+fn relock_message(in_coroutine: bool) -> String {
+    const WHAT: &str = "locked a weft::sync::Mutex it already holds (std's Mutex may deadlock \
+                        here; weft panics)";
+    let me = weft::thread::current();
+    if in_coroutine {
+        let name = me.name().unwrap_or("<unnamed>");
+        format!("weft: coroutine '{name}' (id {}) {WHAT}", me.id())
+    } else {
+        let name = std::thread::current().name().unwrap().to_owned();
+        format!("weft: thread '{name}' {WHAT}")
+    }
+}
+
+/// Locks `m`, then locks it again inside `catch_unwind`: returns the second lock's panic
+/// message, after checking that the first guard is still good, that `try_lock` says
+/// `WouldBlock` rather than panic, and that the lock is free and unpoisoned afterwards.
+fn relock_caught(m: &Mutex<u32>) -> String {
+    let mut g = m.lock().unwrap();
+    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _again = m.lock();
+    }))
+    .expect_err("the holder's second lock returned");
+    assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+    *g += 1;
+    drop(g);
+    assert!(!m.is_poisoned(), "the caught panic poisoned the mutex");
+    *m.lock().unwrap() += 1;
+    panic_text(&*payload).expect("a text payload")
+}
+
+#[test]
+fn a_relock_by_the_holder_panics_naming_it_and_leaves_the_lock_usable() {
+    watchdog(|| {
+        let m = Arc::new(Mutex::new(0u32));
+        // A named coroutine and an unnamed one, caught inside.
+        for name in [Some("relocker"), None] {
+            let m2 = m.clone();
+            let mut b = weft::thread::Builder::new();
+            if let Some(name) = name {
+                b = b.name(name.to_owned());
+            }
+            let (got, want) = b
+                .spawn(move || (relock_caught(&m2), relock_message(true)))
+                .unwrap()
+                .join()
+                .unwrap();
+            assert_eq!(got, want);
+        }
+        // A named OS thread.
+        let m2 = m.clone();
+        let (got, want) = std::thread::Builder::new()
+            .name("relock-thread".to_owned())
+            .spawn(move || (relock_caught(&m2), relock_message(false)))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(got, want);
+        assert!(
+            got.starts_with("weft: thread 'relock-thread' locked"),
+            "{got}"
+        );
+        assert_eq!(*m.lock().unwrap(), 6);
+
+        // Not caught: the coroutine ends with the panic, and its guard, dropped by the
+        // unwinding, poisons the mutex as any panic would, and releases it.
+        let m2 = m.clone();
+        let h = weft::thread::Builder::new()
+            .name("uncaught".to_owned())
+            .spawn(move || {
+                let _g = m2.lock().unwrap();
+                let _again = m2.lock();
+                unreachable!("the second lock returned");
+            })
+            .unwrap();
+        let id = h.thread().id();
+        let err = h.join().unwrap_err();
+        assert_eq!(
+            panic_text(&*err).unwrap(),
+            format!(
+                "weft: coroutine 'uncaught' (id {id}) locked a weft::sync::Mutex it already \
+                 holds (std's Mutex may deadlock here; weft panics)"
+            )
+        );
+        assert!(m.is_poisoned());
+        *m.lock().unwrap_err().into_inner() += 1;
+        m.clear_poison();
+        assert_eq!(*m.lock().unwrap(), 7);
+    });
+}
+
+#[test]
+fn the_lock_retaken_by_a_condvar_wait_is_recorded_as_the_waiters() {
+    watchdog(|| {
+        // `Condvar::wait` releases the mutex and takes it again through the same lock path
+        // (with nobody holding it in between here): the waiter is its holder again after it,
+        // so a relock still panics, and the wait's own re-lock never did.
+        for os in [false, true] {
+            let got = start(os, || {
+                let m = Mutex::new(0u32);
+                let cv = Condvar::new();
+                let g = m.lock().unwrap();
+                let (g, _) = cv.wait_timeout(g, Duration::from_millis(1)).unwrap();
+                let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let _again = m.lock();
+                }))
+                .expect_err("the holder's second lock returned");
+                drop(g);
+                assert!(!m.is_poisoned());
+                panic_text(&*payload).unwrap()
+            })
+            .join();
+            assert!(
+                got.ends_with(
+                    "locked a weft::sync::Mutex it already holds (std's Mutex may \
+                               deadlock here; weft panics)"
+                ),
+                "{got}"
+            );
+        }
+    });
+}
+
+/// The child of `a_coroutine_waiting_for_its_workers_holder_parks_and_does_not_panic`: one
+/// worker, so the holder and the waiter are two coroutines of the same OS thread.
+#[test]
+fn child_one_worker_holder_and_waiter() {
+    if !child_is("one-worker-mutex") {
+        return;
+    }
+    let m = Arc::new(Mutex::new(0u32));
+    let (held_tx, held_rx) = mpsc::channel::<std::thread::ThreadId>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (locking_tx, locking_rx) = std::sync::mpsc::channel::<std::thread::ThreadId>();
+    let holder = {
+        let m = m.clone();
+        go!(move || {
+            let mut g = m.lock().unwrap();
+            held_tx.send(std::thread::current().id()).unwrap();
+            // Parks, holding the lock, until the waiter has started to lock.
+            release_rx.recv().unwrap();
+            *g += 1;
+        })
+    };
+    let waiter = {
+        let m = m.clone();
+        go!(move || {
+            let holders_thread = held_rx.recv().unwrap();
+            locking_tx.send(holders_thread).unwrap();
+            assert_eq!(std::thread::current().id(), holders_thread);
+            // The lock is held by the other coroutine of this worker. With one worker, the
+            // holder cannot run (and let go) before this coroutine parks in `lock`, so this
+            // takes the slow path, which checks for a relock.
+            assert!(matches!(m.try_lock(), Err(TryLockError::WouldBlock)));
+            let mut g = m.lock().unwrap();
+            *g += 10;
+        })
+    };
+    locking_rx.recv().unwrap();
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    let waited = waiter.join();
+    child_report("waiter_ok", waited.is_ok());
+    child_report("value", *m.lock().unwrap());
+}
+
+#[test]
+fn a_coroutine_waiting_for_its_workers_holder_parks_and_does_not_panic() {
+    watchdog(|| {
+        let out = run_child(
+            "child_one_worker_holder_and_waiter",
+            "one-worker-mutex",
+            &[("WEFT_WORKERS", "1")],
+        );
+        out.assert_success();
+        assert_eq!(out.stdout_value("waiter_ok"), "true");
+        assert_eq!(out.stdout_value("value"), "11");
+        out.assert_stderr_lacks("already holds");
     });
 }

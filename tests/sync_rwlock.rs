@@ -2,15 +2,17 @@
 //! writers exclude everyone (proved with counters and torn-write checks), a waiting writer is
 //! not starved by a stream of readers, queued readers are let in together, `try_read` /
 //! `try_write`, and poisoning by writers only; from coroutines, OS threads and both at once.
-//! Waits are bounded only so that a hang fails (support's watchdog); no test asserts how long
-//! anything took.
+//! A relock by a holder (`write` after `write` or `read`, `read` after `write`) panics naming
+//! it (RW6), while `read` after `read` works, and coroutines of one worker just wait for each
+//! other. Waits are bounded only so that a hang fails (support's watchdog); no test asserts
+//! how long anything took.
 
 mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use support::{Party, panic_text, start, watchdog};
+use support::{Party, child_is, child_report, panic_text, run_child, start, watchdog};
 use weft::go;
 use weft::sync::mpsc;
 use weft::sync::{Barrier, RwLock, RwLockWriteGuard, TryLockError};
@@ -462,5 +464,206 @@ fn a_downgraded_writer_lets_readers_in_and_keeps_writers_out() {
         drop(r);
         writer.join().unwrap();
         assert_eq!(*lock.read().unwrap(), 11);
+    });
+}
+
+/// How RW6's messages name the caller: a coroutine (`in_coroutine`) or a named OS thread.
+fn who(in_coroutine: bool) -> String {
+    let me = weft::thread::current();
+    if in_coroutine {
+        let name = me.name().unwrap_or("<unnamed>");
+        format!("coroutine '{name}' (id {})", me.id())
+    } else {
+        format!("thread '{}'", std::thread::current().name().unwrap())
+    }
+}
+
+/// RW6's message: `who` called `call` ("read" or "write") on a lock it holds as `held` says.
+fn relock_message(who: &str, call: &str, held: &str) -> String {
+    format!(
+        "weft: {who} called {call} on a weft::sync::RwLock it {held} (std's RwLock may deadlock \
+         here; weft panics)"
+    )
+}
+
+const FOR_WRITING: &str = "already holds for writing";
+const A_READ_GUARD: &str = "holds a read guard of";
+
+/// The panic message of `f`, which must panic.
+fn caught<R>(f: impl FnOnce() -> R) -> String {
+    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .err()
+        .expect("the relock returned");
+    panic_text(&*payload).expect("a text payload")
+}
+
+/// Every relock of one holder, caught inside it: `write` and `read` by the writer, `write` by
+/// a reader that reads alone (twice: `read` after `read` works) and by a downgraded writer.
+/// Each time the holder's guard stays good, `try_read`/`try_write` say `WouldBlock` instead
+/// of panicking, and the lock ends free, unpoisoned, and one higher.
+fn relock_everything(lock: &RwLock<u32>, in_coroutine: bool) {
+    let who = who(in_coroutine);
+    let mut w = lock.write().unwrap();
+    let msg = caught(|| lock.write());
+    assert_eq!(msg, relock_message(&who, "write", FOR_WRITING));
+    let msg = caught(|| lock.read());
+    assert_eq!(msg, relock_message(&who, "read", FOR_WRITING));
+    assert!(matches!(lock.try_write(), Err(TryLockError::WouldBlock)));
+    assert!(matches!(lock.try_read(), Err(TryLockError::WouldBlock)));
+    *w += 1;
+    drop(w);
+    assert!(!lock.is_poisoned(), "a caught relock poisoned the lock");
+
+    let r1 = lock.read().unwrap();
+    // A recursive read: no writer waits, so it goes through, as with std.
+    let r2 = lock.read().unwrap();
+    assert_eq!(*r1 + *r2, 2 * *r1);
+    let msg = caught(|| lock.write());
+    assert_eq!(msg, relock_message(&who, "write", A_READ_GUARD));
+    assert!(matches!(lock.try_write(), Err(TryLockError::WouldBlock)));
+    // `r1`, the first, is the recorded reader: still caught with `r2` gone.
+    drop(r2);
+    let msg = caught(|| lock.write());
+    assert_eq!(msg, relock_message(&who, "write", A_READ_GUARD));
+    drop(r1);
+
+    let r = RwLockWriteGuard::downgrade(lock.write().unwrap());
+    let msg = caught(|| lock.write());
+    assert_eq!(msg, relock_message(&who, "write", A_READ_GUARD));
+    drop(r);
+    assert!(!lock.is_poisoned());
+    // Free for anyone.
+    assert!(lock.try_write().is_ok());
+}
+
+#[test]
+fn a_relock_by_a_holder_panics_naming_it_and_leaves_the_lock_usable() {
+    watchdog(|| {
+        let lock = Arc::new(RwLock::new(0u32));
+        for name in [Some("relocker"), None] {
+            let lock = lock.clone();
+            let mut b = weft::thread::Builder::new();
+            if let Some(name) = name {
+                b = b.name(name.to_owned());
+            }
+            b.spawn(move || relock_everything(&lock, true))
+                .unwrap()
+                .join()
+                .unwrap();
+        }
+        let lock2 = lock.clone();
+        std::thread::Builder::new()
+            .name("relock-thread".to_owned())
+            .spawn(move || relock_everything(&lock2, false))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(*lock.read().unwrap(), 3);
+
+        // Not caught: the coroutine ends with the panic. A write guard dropped by the
+        // unwinding poisons the lock (as any panic would); a read guard does not.
+        for writer in [true, false] {
+            let lock2 = lock.clone();
+            let h = weft::thread::Builder::new()
+                .name("uncaught".to_owned())
+                .spawn(move || {
+                    if writer {
+                        let _w = lock2.write().unwrap();
+                        let _again = lock2.write();
+                    } else {
+                        let _r = lock2.read().unwrap();
+                        let _again = lock2.write();
+                    }
+                    unreachable!("the relock returned");
+                })
+                .unwrap();
+            let who = format!("coroutine 'uncaught' (id {})", h.thread().id());
+            let err = h.join().unwrap_err();
+            let held = if writer { FOR_WRITING } else { A_READ_GUARD };
+            assert_eq!(
+                panic_text(&*err).unwrap(),
+                relock_message(&who, "write", held)
+            );
+            assert_eq!(lock.is_poisoned(), writer);
+            lock.clear_poison();
+            *lock.write().unwrap() += 1;
+        }
+        assert_eq!(*lock.read().unwrap(), 5);
+    });
+}
+
+/// One case of the child below: a coroutine holds the lock (for writing or reading) until
+/// another coroutine of the same worker has started to `write` or `read` it; that one must
+/// wait, not panic. Returns whether the waiter ended normally.
+fn holder_and_waiter_on_one_worker(holder_writes: bool, waiter_writes: bool) -> bool {
+    let lock = Arc::new(RwLock::new(0u32));
+    let (held_tx, held_rx) = mpsc::channel::<std::thread::ThreadId>();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (locking_tx, locking_rx) = mpsc::channel::<()>();
+    let holder = {
+        let lock = lock.clone();
+        go!(move || {
+            if holder_writes {
+                let mut w = lock.write().unwrap();
+                held_tx.send(std::thread::current().id()).unwrap();
+                release_rx.recv().unwrap();
+                *w += 1;
+            } else {
+                let r = lock.read().unwrap();
+                held_tx.send(std::thread::current().id()).unwrap();
+                release_rx.recv().unwrap();
+                drop(r);
+            }
+        })
+    };
+    let waiter = {
+        let lock = lock.clone();
+        go!(move || {
+            let holders_thread = held_rx.recv().unwrap();
+            assert_eq!(std::thread::current().id(), holders_thread);
+            locking_tx.send(()).unwrap();
+            // With one worker the holder cannot run, and let go, before this coroutine parks
+            // in the call below: it takes the slow path, which checks for a relock.
+            if waiter_writes {
+                assert!(matches!(lock.try_write(), Err(TryLockError::WouldBlock)));
+                *lock.write().unwrap() += 10;
+            } else {
+                assert!(matches!(lock.try_read(), Err(TryLockError::WouldBlock)));
+                assert!(*lock.read().unwrap() <= 1);
+            }
+        })
+    };
+    locking_rx.recv().unwrap();
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    waiter.join().is_ok()
+}
+
+/// The child of `coroutines_of_one_worker_wait_for_each_others_locks_without_panicking`.
+#[test]
+fn child_one_worker_rwlock_holder_and_waiter() {
+    if !child_is("one-worker-rwlock") {
+        return;
+    }
+    for (holder_writes, waiter_writes) in [(true, true), (true, false), (false, true)] {
+        let ok = holder_and_waiter_on_one_worker(holder_writes, waiter_writes);
+        child_report(&format!("waiter_ok_{holder_writes}_{waiter_writes}"), ok);
+    }
+}
+
+#[test]
+fn coroutines_of_one_worker_wait_for_each_others_locks_without_panicking() {
+    watchdog(|| {
+        let out = run_child(
+            "child_one_worker_rwlock_holder_and_waiter",
+            "one-worker-rwlock",
+            &[("WEFT_WORKERS", "1")],
+        );
+        out.assert_success();
+        for key in ["true_true", "true_false", "false_true"] {
+            assert_eq!(out.stdout_value(&format!("waiter_ok_{key}")), "true");
+        }
+        out.assert_stderr_lacks("already holds");
+        out.assert_stderr_lacks("holds a read guard");
     });
 }

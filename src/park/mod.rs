@@ -14,18 +14,22 @@
 //!
 //! The invariants P1–P9 are stated in arch/park.md.
 
+use std::cell::Cell;
 use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Instant;
 
 pub(crate) use crate::coroutine::{SelectOp, SelectWait, Wait};
-use crate::coroutine::{Suspend, Task, TaskRef, current};
+use crate::coroutine::{Suspend, Task, TaskRef, ThreadId, current};
 use crate::parker::OsParker;
 use crate::scheduler;
 
 thread_local! {
     /// The private parker of this OS thread (only used outside coroutines).
     static OS_PARKER: Arc<OsParker> = Arc::new(OsParker::new());
+    /// This OS thread's identity as a lock holder ([`holder`]); 0 until first asked. `const`
+    /// and without a destructor, so it is there even while thread-locals are destroyed.
+    static OS_HOLDER: Cell<u64> = const { Cell::new(0) };
 }
 
 /// The private parker of this OS thread; `None` once its thread-locals are being destroyed
@@ -114,6 +118,46 @@ pub(crate) fn current_local() -> LocalUnparker {
     match current::task_nonnull() {
         Some(task) => LocalUnparker::Coroutine(task),
         None => LocalUnparker::Other(current()),
+    }
+}
+
+/// The caller's identity as the holder of a lock (M6, RW6 in arch/sync.md): its coroutine's
+/// id inside a coroutine, else its OS thread's. Never 0, and never the same for two coroutines
+/// or threads of the process (ids are not reused), so coroutines that share a worker thread
+/// are told apart. A thread-local read, then the task's id or a second thread-local read; no
+/// atomic operation.
+#[inline]
+pub(crate) fn holder() -> u64 {
+    match current::with_task(|task| task.id.as_u64().get()) {
+        Some(id) => id,
+        None => {
+            let id = OS_HOLDER.with(Cell::get);
+            if id != 0 { id } else { new_os_holder() }
+        }
+    }
+}
+
+#[cold]
+fn new_os_holder() -> u64 {
+    let id = ThreadId::new().as_u64().get();
+    OS_HOLDER.with(|h| h.set(id));
+    id
+}
+
+/// Panics because the caller tried to take a lock it holds (M6, RW6): `what` says what it did,
+/// e.g. "locked a weft::sync::Mutex it already holds (…)". The message names the coroutine (its
+/// name and id) or the OS thread (its name). Called before anything was queued, so the
+/// unwinding leaves the lock as it was.
+#[cold]
+#[track_caller]
+pub(crate) fn relock_panic(what: &str) -> ! {
+    match current::with_task(|task| (task.display_name().to_owned(), task.id)) {
+        Some((name, id)) => panic!("weft: coroutine '{name}' (id {id}) {what}"),
+        None => {
+            let thread = std::thread::current();
+            let name = thread.name().unwrap_or("<unnamed>");
+            panic!("weft: thread '{name}' {what}")
+        }
     }
 }
 

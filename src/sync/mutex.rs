@@ -23,8 +23,13 @@ use super::raw::mutex::RawMutex;
 /// it, but a woken waiter that finds it taken again is handed the lock directly by the next
 /// unlock (M4 in arch/sync.md), so nobody starves.
 ///
-/// **Thread safety:** `Send + Sync` when `T: Send`, like std. Locking the same mutex twice
-/// from one coroutine or thread deadlocks, as with std.
+/// **Thread safety:** `Send + Sync` when `T: Send`, like std.
+///
+/// **Relocking:** [`lock`](Mutex::lock) by the coroutine (or, outside coroutines, the OS
+/// thread) that already holds the lock panics, with a message naming it, where std's `Mutex`
+/// leaves it unspecified (it may deadlock or panic; M6 in arch/sync.md). Other coroutines of
+/// the holder's worker thread just wait, as anyone else. [`try_lock`](Mutex::try_lock)
+/// returns `WouldBlock`.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -97,6 +102,12 @@ impl<T> Mutex<T> {
 impl<T: ?Sized> Mutex<T> {
     /// Takes the lock, parking the caller until it is free. `Err` (holding the guard) if a
     /// holder panicked while it held the lock.
+    ///
+    /// # Panics
+    /// If the caller already holds the lock: that would deadlock. The caller's guard stays
+    /// valid (a `catch_unwind` inside its scope finds the lock held and unpoisoned).
+    #[inline]
+    #[track_caller]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
         self.raw.lock();
         // SAFETY: we just took the lock.

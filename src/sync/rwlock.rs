@@ -8,7 +8,7 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 
 use super::poison;
-use super::raw::rwlock::RawRwLock;
+use super::raw::rwlock::{RawRwLock, ReadHold};
 
 /// A reader-writer lock with std's API and poisoning, that parks a waiting coroutine instead
 /// of blocking its worker thread.
@@ -22,6 +22,14 @@ use super::raw::rwlock::RawRwLock;
 /// starved by a stream of readers, and the readers queued together are let in together (RW2,
 /// RW3 in arch/sync.md). As with std, taking a read lock while already holding one may
 /// therefore deadlock if a writer queued in between.
+///
+/// **Relocking:** where std's `RwLock` "might panic" or deadlock, weft panics, with a message
+/// naming the coroutine or thread (RW6 in arch/sync.md): [`write`](RwLock::write) or
+/// [`read`](RwLock::read) by the holder of the write guard, and `write` by the holder of a
+/// read guard if that reader is the one the lock recorded. The lock records one reader at a
+/// time: a reader that finds nobody recorded, so always one that reads alone, and the writer
+/// that downgrades. A `write` by an unrecorded one of several readers still deadlocks, as
+/// with std. `try_read` and `try_write` never panic for this; they return `WouldBlock`.
 ///
 /// **Thread safety:** `Send` when `T: Send`, `Sync` when `T: Send + Sync`, like std.
 ///
@@ -58,6 +66,7 @@ impl<T: ?Sized> RefUnwindSafe for RwLock<T> {}
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
     lock: &'a RwLock<T>,
+    hold: ReadHold,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -101,21 +110,33 @@ impl<T> RwLock<T> {
 impl<T: ?Sized> RwLock<T> {
     /// Takes shared access, parking while a writer holds or waits for the lock. `Err`
     /// (holding the guard) if a writer panicked while holding it.
+    ///
+    /// # Panics
+    /// If the caller (this coroutine, or this OS thread outside coroutines) holds the write
+    /// guard: that would deadlock.
+    #[inline]
+    #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        self.raw.read();
-        self.poison.result(self.read_guard())
+        let hold = self.raw.read();
+        self.poison.result(self.read_guard(hold))
     }
 
     /// Takes shared access if that needs no wait.
     pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
-        if !self.raw.try_read() {
+        let Some(hold) = self.raw.try_read() else {
             return Err(TryLockError::WouldBlock);
-        }
-        Ok(self.poison.result(self.read_guard())?)
+        };
+        Ok(self.poison.result(self.read_guard(hold))?)
     }
 
     /// Takes exclusive access, parking while anyone holds the lock or waits before us. `Err`
     /// (holding the guard) if a writer panicked while holding it.
+    ///
+    /// # Panics
+    /// If the caller holds the write guard, or a read guard and is the recorded reader (see
+    /// "Relocking" above): either would deadlock.
+    #[inline]
+    #[track_caller]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
         self.raw.write();
         self.poison.result(self.write_guard())
@@ -129,9 +150,10 @@ impl<T: ?Sized> RwLock<T> {
         Ok(self.poison.result(self.write_guard())?)
     }
 
-    fn read_guard(&self) -> RwLockReadGuard<'_, T> {
+    fn read_guard(&self, hold: ReadHold) -> RwLockReadGuard<'_, T> {
         RwLockReadGuard {
             lock: self,
+            hold,
             _not_send: PhantomData,
         }
     }
@@ -170,8 +192,8 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
         std::mem::forget(s);
         // SAFETY: the write guard held the exclusive lock; forgetting it hands that lock to
         // `downgrade`, whose shared lock the read guard now owns.
-        unsafe { lock.raw.downgrade() };
-        lock.read_guard()
+        let hold = unsafe { lock.raw.downgrade() };
+        lock.read_guard(hold)
     }
 }
 
@@ -203,8 +225,8 @@ impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
 
 impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
-        // SAFETY: the guard holds a shared lock; this is its release.
-        unsafe { self.lock.raw.read_unlock() };
+        // SAFETY: the guard holds a shared lock, described by `hold`; this is its release.
+        unsafe { self.lock.raw.read_unlock(self.hold) };
     }
 }
 

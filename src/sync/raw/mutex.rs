@@ -1,7 +1,7 @@
 //! The raw lock under `sync::Mutex` (and `Condvar`'s re-lock): one state byte and a wait queue.
 //!
 //! State: `LOCKED` (held), `PARKED` (nodes are queued) and `WOKEN` (a waiter was woken and
-//! has not retried yet). Invariants (M1–M5, arch/sync.md):
+//! has not retried yet); beside it, the holder's identity. Invariants (M1–M6, arch/sync.md):
 //! - M1: `PARKED` is set exactly while the queue is not empty; it changes under the queue
 //!   lock only, and so does the setting of `WOKEN`. Outside the queue lock, the state changes
 //!   only by CAS on `LOCKED` (and the woken waiter clearing `WOKEN` as it takes the lock).
@@ -19,10 +19,18 @@
 //!   set an unlock only releases the lock; the woken waiter clears `WOKEN` when it retries
 //!   (taking the lock, or queueing again, which makes the next unlock wake or hand over).
 //!   Under contention an unlock is then one CAS, not a wake-up each.
+//! - M6 (a relock panics): `holder` is the holder's identity (`park::holder`), stored with a
+//!   plain `Relaxed` store right after the lock is taken, and set back to 0 right before the
+//!   release. Only the caller itself ever stores its own identity, so by coherence a caller
+//!   reads its own identity there only if its own latest store to it was that identity, not
+//!   the 0 of an unlock: only while it holds the lock. `lock_slow` compares it with the
+//!   caller's before it spins or queues, and panics on a match: no false panic, and a relock
+//!   by the holder always panics (its own store is the latest one it can read, since anyone
+//!   else's store follows the holder's release). `try_lock` never checks.
 
 use super::waitq::{Node, WaitQueue};
-use crate::loom::sync::atomic::{AtomicU8, Ordering};
-use crate::park::Wait;
+use crate::loom::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use crate::park::{self, Wait};
 
 const LOCKED: u8 = 1;
 const PARKED: u8 = 2;
@@ -42,6 +50,8 @@ const SPINS: u32 = 4;
 #[derive(Debug)]
 pub(crate) struct RawMutex {
     state: AtomicU8,
+    /// M6: the holder's `park::holder()`, 0 while free; written only by the holder.
+    holder: AtomicU64,
     queue: WaitQueue,
 }
 
@@ -49,12 +59,15 @@ impl RawMutex {
     pub(crate) const fn new() -> RawMutex {
         RawMutex {
             state: AtomicU8::new(0),
+            holder: AtomicU64::new(0),
             queue: WaitQueue::new(),
         }
     }
 
-    /// Takes the lock, parking the caller while it is held elsewhere.
+    /// Takes the lock, parking the caller while it is held elsewhere. Panics if the caller
+    /// holds it (M6).
     #[inline]
+    #[track_caller]
     pub(crate) fn lock(&self) {
         if self
             .state
@@ -63,6 +76,8 @@ impl RawMutex {
         {
             self.lock_slow();
         }
+        // M6: after the acquire, so it follows the previous holder's clearing store.
+        self.holder.store(park::holder(), Ordering::Relaxed);
     }
 
     /// Takes the lock if it is free, barging past queued waiters like `lock`'s first try.
@@ -76,7 +91,11 @@ impl RawMutex {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return true,
+                Ok(_) => {
+                    // M6, as in `lock`.
+                    self.holder.store(park::holder(), Ordering::Relaxed);
+                    return true;
+                }
                 Err(now) => s = now,
             }
         }
@@ -84,7 +103,17 @@ impl RawMutex {
     }
 
     #[cold]
+    #[track_caller]
     fn lock_slow(&self) {
+        // M6: the lock is taken; by the caller itself if it reads its own identity here. Before
+        // any node is built or queued, so the panic leaves the queue and the holder's guard
+        // as they were.
+        if self.holder.load(Ordering::Relaxed) == park::holder() {
+            park::relock_panic(
+                "locked a weft::sync::Mutex it already holds (std's Mutex may deadlock here; \
+                 weft panics)",
+            );
+        }
         let mut spins = 0;
         let mut kind = NORMAL;
         // M5: we are the woken waiter, and clear `WOKEN` at our next step.
@@ -161,6 +190,9 @@ impl RawMutex {
     /// released it since).
     #[inline]
     pub(crate) unsafe fn unlock(&self) {
+        // M6: before the release (the CAS below, or the slow path's), so that the next
+        // holder's store comes after this one.
+        self.holder.store(0, Ordering::Relaxed);
         if self
             .state
             .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)

@@ -1,7 +1,7 @@
 //! The raw reader-writer lock under `sync::RwLock`: one state word and a wait queue.
 //!
 //! State: `WRITER` (held exclusively), `PARKED` (nodes are queued), and the reader count in
-//! units of `READER`. Invariants (RW1–RW5, arch/sync.md):
+//! units of `READER`; beside it, one holder's identity. Invariants (RW1–RW6, arch/sync.md):
 //! - RW1: `PARKED` is set exactly while the queue is not empty; both change under the queue
 //!   lock only.
 //! - RW2: while `PARKED` is set nobody takes the lock by itself: the fast paths need
@@ -17,10 +17,18 @@
 //! - RW5: `downgrade` turns the writer into a reader in one CAS (no writer can come in
 //!   between) and then lets in the readers at the head of the queue, as a grant would; a
 //!   writer at the head keeps waiting for every reader to leave.
+//! - RW6 (a relock panics): `holder` is the identity (`park::holder`) of the writer, or of one
+//!   reader: a reader that finds it 0 right after it took its shared lock stores its own and
+//!   is then "recorded" (its `ReadHold` says so); a downgraded writer stays recorded. A
+//!   recorded holder sets it back to 0 right before its release; the others never touch it.
+//!   As for the mutex (M6), a caller reads its own identity there only while it holds the
+//!   lock, so the slow paths panic on a match, before queueing: `write` by the writer or by
+//!   the recorded reader, `read` by the writer. The writer is always recorded; of several
+//!   readers, one at most, so a `write` by an unrecorded reader still deadlocks as before.
 
 use super::waitq::{Locked, Node, WaitQueue};
-use crate::loom::sync::atomic::{AtomicUsize, Ordering};
-use crate::park::{Unparker, Wait};
+use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use crate::park::{self, Unparker, Wait};
 
 const WRITER: usize = 1;
 const PARKED: usize = 2;
@@ -33,9 +41,19 @@ const WRITE: usize = 1;
 
 const GRANTED: usize = 1;
 
+/// A shared lock held by the caller: whether it recorded itself as the holder (RW6), in which
+/// case its release clears the record.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadHold {
+    recorded: bool,
+}
+
 #[derive(Debug)]
 pub(crate) struct RawRwLock {
     state: AtomicUsize,
+    /// RW6: the writer's `park::holder()`, or a recorded reader's; 0 when nobody is recorded.
+    /// Written only by the holder it names (and cleared by it).
+    holder: AtomicU64,
     queue: WaitQueue,
 }
 
@@ -43,13 +61,32 @@ impl RawRwLock {
     pub(crate) const fn new() -> RawRwLock {
         RawRwLock {
             state: AtomicUsize::new(0),
+            holder: AtomicU64::new(0),
             queue: WaitQueue::new(),
         }
     }
 
     /// Takes a shared lock if nobody writes or waits (RW2).
     #[inline]
-    pub(crate) fn try_read(&self) -> bool {
+    pub(crate) fn try_read(&self) -> Option<ReadHold> {
+        self.acquire_read().then(|| self.record_reader())
+    }
+
+    /// RW6: records the caller, which just took a shared lock, unless another holder is
+    /// recorded. Another reader may be recording itself at the same time; then one record
+    /// overwrites the other (or a release clears it), which only leaves a holder unrecorded.
+    #[inline]
+    fn record_reader(&self) -> ReadHold {
+        let recorded = self.holder.load(Ordering::Relaxed) == 0;
+        if recorded {
+            self.holder.store(park::holder(), Ordering::Relaxed);
+        }
+        ReadHold { recorded }
+    }
+
+    /// The shared lock's CAS, without the record.
+    #[inline]
+    fn acquire_read(&self) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             if s & (WRITER | PARKED) != 0 {
@@ -71,31 +108,81 @@ impl RawRwLock {
     /// Takes the exclusive lock if nobody holds or waits for it.
     #[inline]
     pub(crate) fn try_write(&self) -> bool {
+        let taken = self.acquire_write();
+        if taken {
+            // RW6: after the acquire, so it follows the previous holder's clearing store.
+            self.holder.store(park::holder(), Ordering::Relaxed);
+        }
+        taken
+    }
+
+    /// The exclusive lock's CAS, without the record.
+    #[inline]
+    fn acquire_write(&self) -> bool {
         self.state
             .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
     }
 
-    /// Takes a shared lock, parking while a writer holds it or anyone waits (RW2).
+    /// Takes a shared lock, parking while a writer holds it or anyone waits (RW2). Panics if
+    /// the caller holds the exclusive lock (RW6).
     #[inline]
-    pub(crate) fn read(&self) {
-        if !self.try_read() {
+    #[track_caller]
+    pub(crate) fn read(&self) -> ReadHold {
+        if !self.acquire_read() {
             self.lock_slow(READ);
         }
+        self.record_reader()
     }
 
-    /// Takes the exclusive lock, parking while anyone holds it or waits.
+    /// Takes the exclusive lock, parking while anyone holds it or waits. Panics if the caller
+    /// holds it, or is its recorded reader (RW6).
     #[inline]
+    #[track_caller]
     pub(crate) fn write(&self) {
-        if !self.try_write() {
+        if !self.acquire_write() {
             self.lock_slow(WRITE);
+        }
+        // RW6, as in `try_write`.
+        self.holder.store(park::holder(), Ordering::Relaxed);
+    }
+
+    /// RW6: panics if the caller, about to wait for a lock of `kind`, holds the exclusive
+    /// lock, or (for `write`) is the recorded reader. A recorded reader's `read` that must
+    /// wait (a writer queued behind its shared lock) is left to deadlock, as std may.
+    #[inline]
+    #[track_caller]
+    fn check_relock(&self, kind: usize) {
+        if self.holder.load(Ordering::Relaxed) != park::holder() {
+            return;
+        }
+        // The caller holds the lock, so the `WRITER` bit cannot change under us: it is set
+        // exactly if the caller is the writer.
+        let writing = self.state.load(Ordering::Relaxed) & WRITER != 0;
+        match (kind == WRITE, writing) {
+            (true, true) => park::relock_panic(
+                "called write on a weft::sync::RwLock it already holds for writing (std's \
+                 RwLock may deadlock here; weft panics)",
+            ),
+            (true, false) => park::relock_panic(
+                "called write on a weft::sync::RwLock it holds a read guard of (std's RwLock \
+                 may deadlock here; weft panics)",
+            ),
+            (false, true) => park::relock_panic(
+                "called read on a weft::sync::RwLock it already holds for writing (std's \
+                 RwLock may deadlock here; weft panics)",
+            ),
+            (false, false) => {}
         }
     }
 
     #[cold]
+    #[track_caller]
     fn lock_slow(&self, kind: usize) {
+        // RW6: before any node is built or queued.
+        self.check_relock(kind);
         loop {
-            if (kind == READ && self.try_read()) || (kind == WRITE && self.try_write()) {
+            if (kind == READ && self.acquire_read()) || (kind == WRITE && self.acquire_write()) {
                 return;
             }
             let node = Node::new(kind);
@@ -136,9 +223,13 @@ impl RawRwLock {
     /// Releases a shared lock.
     ///
     /// # Safety
-    /// The caller holds a shared lock.
+    /// The caller holds a shared lock, which `hold` describes.
     #[inline]
-    pub(crate) unsafe fn read_unlock(&self) {
+    pub(crate) unsafe fn read_unlock(&self, hold: ReadHold) {
+        if hold.recorded {
+            // RW6: before the release.
+            self.holder.store(0, Ordering::Relaxed);
+        }
         let before = self.state.fetch_sub(READER, Ordering::Release);
         debug_assert!(before & READERS != 0);
         if before - READER == PARKED {
@@ -152,6 +243,8 @@ impl RawRwLock {
     /// The caller holds the exclusive lock.
     #[inline]
     pub(crate) unsafe fn write_unlock(&self) {
+        // RW6: before the release (this CAS, or the `fetch_and` below).
+        self.holder.store(0, Ordering::Relaxed);
         if self
             .state
             .compare_exchange(WRITER, 0, Ordering::Release, Ordering::Relaxed)
@@ -164,11 +257,13 @@ impl RawRwLock {
     }
 
     /// Turns the caller's exclusive lock into a shared one, without letting a writer in
-    /// between; the readers at the head of the queue come in with it (RW5).
+    /// between; the readers at the head of the queue come in with it (RW5). The caller stays
+    /// the recorded holder (RW6).
     ///
     /// # Safety
     /// The caller holds the exclusive lock.
-    pub(crate) unsafe fn downgrade(&self) {
+    pub(crate) unsafe fn downgrade(&self) -> ReadHold {
+        let hold = ReadHold { recorded: true };
         let mut s = self.state.load(Ordering::Relaxed);
         let next = loop {
             // A slow locker may set PARKED meanwhile (RW4): CAS, keeping it.
@@ -182,7 +277,7 @@ impl RawRwLock {
             }
         };
         if next & PARKED == 0 {
-            return;
+            return hold;
         }
         let woken = {
             let mut q = self.queue.lock();
@@ -194,6 +289,7 @@ impl RawRwLock {
         for u in woken {
             u.unpark();
         }
+        hold
     }
 
     /// Lets in every reader at the head of the queue, beside the `held` shared locks (a
