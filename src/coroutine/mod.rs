@@ -313,21 +313,29 @@ impl Task {
         // SAFETY: `yielder` was set by this coroutine's body on its own stack and stays valid
         // while the coroutine runs; we are inside that coroutine (the caller's contract), on
         // its owner thread.
-        let mut trace = unsafe { (*yielder).suspend(why) };
-        while !trace.is_null() {
-            let parked = matches!(why, Suspend::Park(_));
-            trace = self.record_stack(trace, parked.then(|| self.wait.get()));
+        let trace = unsafe { (*yielder).suspend(why) };
+        if !trace.is_null() {
+            self.record_stacks(trace);
         }
     }
 
-    /// DU3: records this coroutine's return addresses and its wait into `out`, then switches
-    /// back to the worker with `Traced`; returns what the next resume passes.
+    /// DU3: answers trace resumes until a plain one comes.
     #[cold]
     #[inline(never)]
-    fn record_stack(&self, out: Resume, wait: Option<Wait>) -> Resume {
+    fn record_stacks(&self, mut trace: Resume) {
+        while !trace.is_null() {
+            trace = self.record_stack(trace, self.wait.get());
+        }
+    }
+
+    /// DU3: records this coroutine's return addresses and its last wait into `out`, then
+    /// switches back to the worker with `Traced`; returns what the next resume passes.
+    #[cold]
+    #[inline(never)]
+    fn record_stack(&self, out: Resume, wait: Wait) -> Resume {
         /// The wait crosses to the worker's stack with the walk (its pointers stay on this
         /// thread: `on_parent_stack` runs the closure on the same thread).
-        struct OnThisThread(Option<Wait>, usize);
+        struct OnThisThread(Wait, usize);
         // SAFETY: see above: the value is used by the same thread, on another stack.
         unsafe impl Send for OnThisThread {}
         let yielder = self.yielder.get();
@@ -348,7 +356,7 @@ impl Task {
             // point into (a select's operations), is suspended in the park that made it.
             unsafe {
                 (*out).ips = ips;
-                (*out).wait = sent.0.map(|w| (w.reason(), w.since()));
+                (*out).wait = Some((sent.0.reason(), sent.0.since()));
             }
         });
         // SAFETY: as in `suspend`.

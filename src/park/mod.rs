@@ -203,7 +203,8 @@ fn park_coroutine(task: &Task, deadline: Option<Instant>, wait: Wait) {
 pub(crate) fn park_token(deadline: Option<Instant>) -> bool {
     current::with_task(|task| {
         task.token.park(|| {
-            park(deadline, Wait::Park);
+            // Already inside the coroutine: no second look at which one it is.
+            park_coroutine(task, deadline, Wait::Park);
             deadline.is_some_and(|d| Instant::now() >= d)
         })
     })
