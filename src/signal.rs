@@ -264,51 +264,74 @@ impl Writer<'_> {
 /// DU6: the write end of the pipe the `SIGQUIT` handler writes a byte to; -1 until installed.
 static QUIT_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 
-/// DU6: if `SIGQUIT` still has its default action, installs a handler that only writes a
-/// byte to a pipe, and returns the pipe's read end (blocking, close-on-exec), from which a
-/// thread of the runtime builds and prints the dump. `None` if the signal has another action
-/// (the program's, or ignored), or if the pipe or the handler cannot be set up.
-pub(crate) fn install_quit() -> Option<std::os::fd::OwnedFd> {
+/// DU6: the pipe the `SIGQUIT` handler writes to: (read end, blocking; write end,
+/// non-blocking: a full pipe already holds a request), both close-on-exec.
+pub(crate) fn quit_pipe() -> Option<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
     use std::os::fd::FromRawFd;
-    // SAFETY: a zeroed `sigaction` is a valid out-parameter, and a null new action only reads
-    // the current one.
-    let default = unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(libc::SIGQUIT, std::ptr::null(), &mut old) == 0
-            && old.sa_sigaction == libc::SIG_DFL
-    };
-    if !default {
-        return None;
-    }
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 writes.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return None;
     }
+    // SAFETY: fcntl on a descriptor pipe2 just made.
+    unsafe { libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK) };
     // SAFETY: pipe2 succeeded: both descriptors are open and owned by nobody else.
-    let (read, write) = unsafe {
+    Some(unsafe {
         (
             std::os::fd::OwnedFd::from_raw_fd(fds[0]),
             std::os::fd::OwnedFd::from_raw_fd(fds[1]),
         )
-    };
-    // The handler never blocks: a full pipe already holds a request.
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe { libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK) };
-    QUIT_PIPE.store(
-        std::os::fd::IntoRawFd::into_raw_fd(write),
-        Ordering::Release,
-    );
-    // SAFETY: a zeroed `sigaction` with our handler and an empty mask is valid; the handler
-    // only calls write(2), which is async-signal-safe, and keeps errno.
+    })
+}
+
+/// DU6: installs the `SIGQUIT` handler writing to `write` (kept open for the life of the
+/// process), if the signal still has its default action: the action replaced is checked in the
+/// same `sigaction` call that installs ours, and put back if it was not the default (a program's
+/// handler, or an ignored signal). Returns whether ours is installed. The reading thread must
+/// already run.
+pub(crate) fn install_quit(write: std::os::fd::OwnedFd) -> bool {
+    let fd = std::os::fd::IntoRawFd::into_raw_fd(write);
+    QUIT_PIPE.store(fd, Ordering::Release);
+    // SAFETY: zeroed `sigaction`s are valid; ours has an empty mask and a handler that only
+    // calls write(2), which is async-signal-safe, keeping errno.
     let installed = unsafe {
         let mut new: libc::sigaction = std::mem::zeroed();
         new.sa_sigaction = quit_handler as *const () as usize;
         new.sa_flags = libc::SA_RESTART;
         libc::sigemptyset(&mut new.sa_mask);
-        libc::sigaction(libc::SIGQUIT, &new, std::ptr::null_mut()) == 0
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGQUIT, &new, &mut old) != 0 {
+            false
+        } else if old.sa_sigaction != libc::SIG_DFL {
+            libc::sigaction(libc::SIGQUIT, &old, std::ptr::null_mut());
+            false
+        } else {
+            true
+        }
     };
-    installed.then_some(read)
+    if !installed {
+        QUIT_PIPE.store(-1, Ordering::Release);
+        // SAFETY: `fd` came from `into_raw_fd` above and nobody else uses it (the handler
+        // reads -1 now, and is not ours anyway).
+        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+    }
+    installed
+}
+
+/// DU6: the dump thread is gone: `SIGQUIT` gets its default action back (a handler writing to
+/// a pipe nobody reads would make it do nothing).
+pub(crate) fn uninstall_quit() {
+    // Only if ours is installed (a refused install left the program's action in place).
+    if QUIT_PIPE.swap(-1, Ordering::AcqRel) < 0 {
+        return;
+    }
+    // SAFETY: a zeroed `sigaction` with `SIG_DFL` restores the default action.
+    unsafe {
+        let mut dfl: libc::sigaction = std::mem::zeroed();
+        dfl.sa_sigaction = libc::SIG_DFL;
+        libc::sigemptyset(&mut dfl.sa_mask);
+        libc::sigaction(libc::SIGQUIT, &dfl, std::ptr::null_mut());
+    }
 }
 
 /// DU6: only signals the dump thread.

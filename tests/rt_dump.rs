@@ -895,6 +895,59 @@ fn a_yielding_coroutine_is_runnable() {
     });
 }
 
+/// A coroutine that waited in a select and now only yields keeps the select's old reason in
+/// its task, pointing into a frame that is gone (here overwritten on purpose): a dump must
+/// not read it (it is read only for a parked coroutine, DU1). Before that rule, a dump of
+/// this coroutine called through the overwritten frame.
+#[test]
+fn a_yielding_coroutine_after_a_select_is_dumped_without_its_old_reason() {
+    #[inline(never)]
+    fn scribble() -> u8 {
+        let junk = std::hint::black_box([0xA5u8; 8192]);
+        junk[junk.len() / 2]
+    }
+    watchdog(|| {
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let (_tx2, rx2) = chan::bounded::<u32>(0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let looper = co!("select-then-yield", move || {
+            // Waits in the select (parked, reason Select) until the message comes.
+            let got = weft::select! {
+                recv(rx) -> v => v.unwrap(),
+                recv(rx2) -> v => v.unwrap(),
+            };
+            let mut n = 0u64;
+            while !s.load(Ordering::Acquire) {
+                n += u64::from(scribble());
+                weft::thread::yield_now();
+            }
+            (got, n)
+        });
+        let id = looper.id();
+        dump_when("the select parked", |d| {
+            d.get(id)
+                .is_some_and(|e| matches!(e.wait_reason(), Some(WaitReason::Select { .. })))
+        });
+        tx.send(7).unwrap();
+        let mut yielding = 0;
+        for _ in 0..40 {
+            let dump = weft::runtime::dump();
+            if let Some(entry) = dump.get(id)
+                && entry.state() != CoroutineState::Parked
+            {
+                assert_eq!(entry.wait_reason(), None, "{entry}");
+                yielding += 1;
+            }
+        }
+        stop.store(true, Ordering::Release);
+        let (got, n) = looper.join();
+        assert_eq!(got, 7);
+        assert!(n > 0);
+        assert!(yielding > 0, "the coroutine was never seen yielding");
+    });
+}
+
 #[test]
 fn a_dump_taken_in_a_coroutine_lists_it_waiting_for_the_dump() {
     watchdog(|| {

@@ -59,9 +59,6 @@ pub(crate) type Resume = *mut Trace;
 pub(crate) struct Trace {
     /// Return addresses of its stack, innermost first.
     pub(crate) ips: Vec<usize>,
-    /// DU1: for a park, what for and since when (the coarse clock's milliseconds, wrapped to
-    /// 32 bits).
-    pub(crate) wait: Option<(WaitReason, u32)>,
 }
 
 pub(crate) type Co = Coroutine<Resume, Suspend, (), SlabStack>;
@@ -324,43 +321,60 @@ impl Task {
     #[inline(never)]
     fn record_stacks(&self, mut trace: Resume) {
         while !trace.is_null() {
-            trace = self.record_stack(trace, self.wait.get());
+            trace = self.record_stack(trace);
         }
     }
 
-    /// DU3: records this coroutine's return addresses and its last wait into `out`, then
-    /// switches back to the worker with `Traced`; returns what the next resume passes.
+    /// DU3: records this coroutine's return addresses into `out`, then switches back to the
+    /// worker with `Traced`; returns what the next resume passes. The wait reason is not read
+    /// here: a yielded coroutine's is stale (its frame may be gone), and the worker reads a
+    /// parked one's itself (DU1).
     #[cold]
     #[inline(never)]
-    fn record_stack(&self, out: Resume, wait: Wait) -> Resume {
-        /// The wait crosses to the worker's stack with the walk (its pointers stay on this
-        /// thread: `on_parent_stack` runs the closure on the same thread).
-        struct OnThisThread(Wait, usize);
-        // SAFETY: see above: the value is used by the same thread, on another stack.
-        unsafe impl Send for OnThisThread {}
+    fn record_stack(&self, out: Resume) -> Resume {
         let yielder = self.yielder.get();
-        let sent = OnThisThread(wait, out as usize);
-        // The walk and the reason's conversion run on the worker's stack (the coroutine's may
-        // have little room left); the unwinder follows the frames from there back into the
-        // coroutine's.
+        let out = out as usize;
+        // The usable stack: the walk stops once it has left it again (the worker's frames
+        // under the coroutine's entry are not the coroutine's).
+        let low = self.guard().1;
+        let high = low + self.stack_size();
+        // The walk runs on the worker's stack (the coroutine's may have little room left);
+        // the unwinder follows the frames from there back into the coroutine's.
         self.on_parent_stack(move || {
-            let sent = sent;
-            let out = sent.1 as *mut Trace;
-            let mut ips = Vec::with_capacity(64);
-            backtrace::trace(|frame| {
-                ips.push(frame.ip() as usize);
-                ips.len() < 256
-            });
-            // SAFETY: DU1, DU3: `out` is the worker's, passed to this resume and not touched by
-            // the worker until the resume returns; the coroutine's frame, which the wait may
-            // point into (a select's operations), is suspended in the park that made it.
+            let mut ips = Vec::with_capacity(32);
+            let mut inside = false;
+            // SAFETY: the unsynchronized walk is safe on Linux, whose unwinder (libgcc's
+            // `_Unwind_Backtrace`) is thread-safe; the synchronized one takes the `backtrace`
+            // crate's global lock, which a symbol resolution elsewhere may hold for a second.
             unsafe {
-                (*out).ips = ips;
-                (*out).wait = Some((sent.0.reason(), sent.0.since()));
+                backtrace::trace_unsynchronized(|frame| {
+                    let sp = frame.sp() as usize;
+                    let here = (low..high).contains(&sp);
+                    if inside && !here {
+                        return false;
+                    }
+                    inside |= here;
+                    ips.push(frame.ip() as usize);
+                    ips.len() < 256
+                });
             }
+            // SAFETY: DU3: `out` is the worker's, passed to this resume and not touched by the
+            // worker until the resume returns.
+            unsafe { (*(out as *mut Trace)).ips = ips };
         });
         // SAFETY: as in `suspend`.
         unsafe { (*yielder).suspend(Suspend::Traced) }
+    }
+
+    /// DU1: what a parked coroutine waits for: the public form and when it began.
+    ///
+    /// # Safety
+    /// DU1: the owner worker, between resumes, for a coroutine whose run state is `PARKED`
+    /// (it sits suspended in the park that stored the reason; a select's list lives there).
+    pub(crate) unsafe fn parked_wait(&self) -> (WaitReason, u32) {
+        let wait = self.wait.get();
+        // SAFETY: the caller's contract.
+        (unsafe { wait.reason() }, wait.since())
     }
 
     /// DU1: stores what this coroutine is about to park for, and when. Inside it only.
@@ -422,7 +436,7 @@ impl TaskRef {
 
 impl TaskRef {
     /// DU3: the return addresses of this suspended coroutine's stack, from its park (or yield)
-    /// down to its entry, and what it waits for (DU1). The coroutine runs only the walk and switches back; its run state,
+    /// down to its entry. The coroutine runs only the walk and switches back; its run state,
     /// queues and wait reason are untouched. Only its owner worker calls this, between
     /// resumes, for a coroutine that is not running (it never is then: CO4).
     pub(crate) fn trace(&self) -> Trace {

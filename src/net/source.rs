@@ -363,7 +363,6 @@ impl<T: AsRawFd> IoSource<T> {
                     (Direction::Read, true) => park::Wait::Accept(fd),
                     (Direction::Write, true) => park::Wait::Connect(fd),
                 };
-                let _waiting = crate::io::Waiting::start();
                 park::park(deadline, why);
                 scheduled.cancel(dir, key);
             }

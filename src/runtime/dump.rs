@@ -22,7 +22,7 @@ pub fn dump() -> Dump {
         return Dump::default();
     };
     if !current::in_coroutine() {
-        return build(sched.collect_dump());
+        return build(sched.collect_dump(true));
     }
     // The collector blocks its thread and this coroutine's worker must stay free to answer.
     let slot: Arc<Mutex<Option<Dump>>> = Arc::default();
@@ -32,7 +32,7 @@ pub fn dump() -> Dump {
         .name("weft-dump".into())
         .spawn(move || {
             let _own = crate::scheduler::deadlock::own_thread();
-            let dump = build(sched.collect_dump());
+            let dump = build(sched.collect_dump(true));
             *out.lock() = Some(dump);
             waiter.unpark();
         });
@@ -52,28 +52,37 @@ pub fn dump() -> Dump {
 /// stderr, and the program goes on (the JVM's thread dump; Go prints and exits). The handler
 /// only writes a byte to a pipe; this thread, which may allocate, builds the dump.
 pub(super) fn on_sigquit(sched: &'static crate::scheduler::Scheduler) {
-    let Some(pipe) = crate::signal::install_quit() else {
+    // The pipe and its reader first, then the handler (DU6): a handler with no reader would
+    // turn SIGQUIT into nothing.
+    let Some((read, write)) = crate::signal::quit_pipe() else {
         return;
     };
     let started = std::thread::Builder::new()
         .name("weft-sigquit".into())
         .spawn(move || {
             let _own = crate::scheduler::deadlock::own_thread();
-            let mut pipe = std::fs::File::from(pipe);
+            let mut pipe = std::fs::File::from(read);
             let mut buf = [0u8; 64];
-            while let Ok(n) = std::io::Read::read(&mut pipe, &mut buf) {
-                if n == 0 {
-                    return;
+            loop {
+                match std::io::Read::read(&mut pipe, &mut buf) {
+                    Ok(n) if n > 0 => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    // End of file (the handler was not installed) or an error.
+                    _ => break,
                 }
-                let dump = build(sched.collect_dump());
+                let dump = build(sched.collect_dump(true));
                 let text = format!("weft: SIGQUIT: dump of every coroutine\n{dump}");
                 // Straight to the process's stderr, errors ignored (DU6).
                 let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), text.as_bytes());
             }
+            crate::signal::uninstall_quit();
         });
-    if let Err(e) = started {
-        crate::fatal::eprint(&format!(
-            "weft: cannot start the SIGQUIT dump thread ({e}); SIGQUIT will print nothing\n"
-        ));
+    match started {
+        Ok(_) => {
+            crate::signal::install_quit(write);
+        }
+        Err(e) => crate::fatal::eprint(&format!(
+            "weft: cannot start the SIGQUIT dump thread ({e}); SIGQUIT keeps its default action\n"
+        )),
     }
 }

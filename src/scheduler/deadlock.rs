@@ -115,47 +115,78 @@ impl Watch {
         Some(self.interval)
     }
 
-    /// DL1: every worker has slept through `sleep_for` with nothing happening: checks.
+    /// DL2: something ran since the monitor went to sleep: the next quiet spell is checked
+    /// after the first interval again.
+    pub(super) fn activity(&mut self) {
+        self.interval = FIRST_INTERVAL;
+    }
+
+    /// DL1: every worker has slept through `sleep_for` with nothing happening: checks. Cheap
+    /// conditions first; then the states and reasons without stacks; only a deadlock takes the
+    /// stacks, and it is reported only if a second look at everything finds nothing changed.
     pub(super) fn check(&mut self, sched: &Scheduler) -> Option<Found> {
-        if crate::io::waiters() > 0
-            || BLOCKING_JOBS.load(Ordering::SeqCst) > 0
-            || live(sched) == 0
-            || !others_blocked_forever(sched)
-        {
-            self.interval = FIRST_INTERVAL;
+        // DL2: whatever the outcome, the next check of this quiet spell comes later.
+        self.interval = (self.interval * 2).min(MAX_INTERVAL);
+        if BLOCKING_JOBS.load(Ordering::SeqCst) > 0 || live(sched) == 0 || timed_sleeper(sched) {
             return None;
         }
-        let collected = sched.collect_dump();
-        let stuck = collected.held.is_empty()
-            && collected.unstarted == 0
-            && collected.timers == 0
-            && !collected.records.is_empty()
-            && collected.records.iter().all(|r| {
-                r.state == State::Parked
-                    && !r.timer
-                    && r.wait.as_ref().is_some_and(|(why, _)| why.needs_a_waker())
-            });
-        if !stuck {
-            self.interval = FIRST_INTERVAL;
-            return None;
-        }
-        // DL2: the same coroutines parked since the same times: the same episode.
-        let mut hasher = DefaultHasher::new();
-        for r in &collected.records {
-            (r.id, r.wait.as_ref().map(|w| w.1)).hash(&mut hasher);
-        }
-        let key = hasher.finish();
+        let threads = others_blocked_forever(sched)?;
+        let quick = sched.collect_dump(false);
+        let key = stuck(&quick)?;
         if self.reported == Some(key) {
-            self.interval = (self.interval * 2).min(MAX_INTERVAL);
+            return None;
+        }
+        let full = sched.collect_dump(true);
+        // The second look: the same coroutines in the same waits, still no job or timer, the
+        // same other threads, none of which ran meanwhile (context switch counts).
+        if stuck(&full) != Some(key)
+            || BLOCKING_JOBS.load(Ordering::SeqCst) > 0
+            || timed_sleeper(sched)
+            || others_blocked_forever(sched).as_ref() != Some(&threads)
+        {
             return None;
         }
         self.reported = Some(key);
-        self.interval = FIRST_INTERVAL;
         Some(Found {
-            collected,
+            collected: full,
             abort: self.mode == Mode::Abort,
         })
     }
+}
+
+/// DL1: the episode's key if `collected` is a deadlock: every coroutine listed, at least one,
+/// each parked without a timer for a reason only a waker can end, and no worker with a timer.
+fn stuck(collected: &Collected) -> Option<u64> {
+    let stuck = collected.held.is_empty()
+        && collected.unstarted == 0
+        && collected.timers == 0
+        && !collected.records.is_empty()
+        && collected.records.iter().all(|r| {
+            r.state == State::Parked
+                && !r.timer
+                && r.wait.as_ref().is_some_and(|(why, _)| why.needs_a_waker())
+        });
+    if !stuck {
+        return None;
+    }
+    // DL2: the same coroutines parked since the same times: the same episode.
+    let mut ids: Vec<_> = collected
+        .records
+        .iter()
+        .map(|r| (r.id, r.wait.as_ref().map(|w| w.1)))
+        .collect();
+    ids.sort_unstable();
+    let mut hasher = DefaultHasher::new();
+    ids.hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// DL1: whether a worker went to sleep with a timer armed.
+fn timed_sleeper(sched: &Scheduler) -> bool {
+    sched
+        .remotes
+        .iter()
+        .any(|r| r.thread() != 0 && r.timed_sleep.load(Ordering::SeqCst))
 }
 
 /// Coroutines committed to a worker and not finished, over all workers.
@@ -167,9 +198,11 @@ fn live(sched: &Scheduler) -> usize {
         .sum()
 }
 
-/// DL1: whether every thread of the process that is not weft's sleeps on a futex without a
-/// timeout. `false` when /proc cannot be read.
-fn others_blocked_forever(sched: &Scheduler) -> bool {
+/// DL1: if every thread of the process that is not weft's sleeps on a private futex without a
+/// timeout, those threads with their context switch counts (a second look compares them:
+/// a thread that ran in between shows a new count); `None` otherwise, or when /proc cannot be
+/// read.
+fn others_blocked_forever(sched: &Scheduler) -> Option<Vec<(i32, u64)>> {
     let mut own: Vec<i32> = OWN_THREADS.lock().clone();
     own.extend(
         sched
@@ -178,10 +211,8 @@ fn others_blocked_forever(sched: &Scheduler) -> bool {
             .map(|r| r.tid() as i32)
             .filter(|&t| t != 0),
     );
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return false;
-    };
-    for task in tasks.flatten() {
+    let mut others = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
         let Some(tid) = task
             .file_name()
             .to_str()
@@ -192,40 +223,47 @@ fn others_blocked_forever(sched: &Scheduler) -> bool {
         if own.contains(&tid) {
             continue;
         }
-        if !blocked_forever(tid) {
-            return false;
-        }
+        others.push((tid, blocked_forever(tid)?));
     }
-    true
+    others.sort_unstable();
+    Some(others)
 }
 
-/// Whether thread `tid` of this process sleeps in `futex(FUTEX_WAIT…)` without a timeout.
-fn blocked_forever(tid: i32) -> bool {
+/// If thread `tid` of this process sleeps in a private `futex(FUTEX_WAIT…)` without a timeout,
+/// its number of context switches so far.
+fn blocked_forever(tid: i32) -> Option<u64> {
     let dir = format!("/proc/self/task/{tid}");
-    let Ok(stat) = std::fs::read_to_string(format!("{dir}/stat")) else {
-        // Gone meanwhile: it wakes nobody any more.
-        return true;
-    };
+    let stat = std::fs::read_to_string(format!("{dir}/stat")).ok()?;
     // The state follows the command name, which is in parentheses and may hold anything.
     let state = stat
         .rsplit_once(')')
         .and_then(|(_, rest)| rest.trim_start().chars().next());
     if state != Some('S') {
-        return false;
+        return None;
     }
-    let Ok(syscall) = std::fs::read_to_string(format!("{dir}/syscall")) else {
-        return false;
-    };
-    futex_wait_forever(&syscall)
+    let syscall = std::fs::read_to_string(format!("{dir}/syscall")).ok()?;
+    if !futex_wait_forever(&syscall) {
+        return None;
+    }
+    let status = std::fs::read_to_string(format!("{dir}/status")).ok()?;
+    Some(
+        status
+            .lines()
+            .filter(|l| l.contains("ctxt_switches:"))
+            .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+            .sum(),
+    )
 }
 
 /// Parses /proc/…/syscall ("nr arg1 … arg6 sp pc", hex arguments): `futex(uaddr, op, val,
-/// timeout, …)` with a wait operation and a null timeout.
+/// timeout, …)` with a private wait operation and a null timeout (a shared futex may be woken
+/// by another process).
 fn futex_wait_forever(syscall: &str) -> bool {
     const FUTEX_WAIT: u64 = 0;
     const FUTEX_WAIT_BITSET: u64 = 9;
+    const FUTEX_PRIVATE_FLAG: u64 = 128;
     /// Without `FUTEX_PRIVATE_FLAG` and `FUTEX_CLOCK_REALTIME`.
-    const FUTEX_CMD_MASK: u64 = !(128 | 256);
+    const FUTEX_CMD_MASK: u64 = !(FUTEX_PRIVATE_FLAG | 256);
     let mut fields = syscall.split_whitespace();
     if fields.next().and_then(|nr| nr.parse::<i64>().ok()) != Some(libc::SYS_futex) {
         return false;
@@ -237,7 +275,9 @@ fn futex_wait_forever(syscall: &str) -> bool {
     let [_uaddr, op, _val, timeout] = args[..] else {
         return false;
     };
-    matches!(op & FUTEX_CMD_MASK, FUTEX_WAIT | FUTEX_WAIT_BITSET) && timeout == 0
+    op & FUTEX_PRIVATE_FLAG != 0
+        && matches!(op & FUTEX_CMD_MASK, FUTEX_WAIT | FUTEX_WAIT_BITSET)
+        && timeout == 0
 }
 
 #[cfg(test)]
@@ -253,6 +293,10 @@ mod tests {
         // FUTEX_WAIT_BITSET_PRIVATE with a timeout.
         assert!(!futex_wait_forever(
             "202 0x7f0000001000 0x89 0x0 0x7ffd1000 0x0 0xffffffff 0x7ffd0000 0x7f000000"
+        ));
+        // A shared (not private) FUTEX_WAIT: another process may wake it.
+        assert!(!futex_wait_forever(
+            "202 0x7f0000001000 0x0 0x0 0x0 0x0 0x0 0x7ffd0000 0x7f000000"
         ));
         // FUTEX_WAKE.
         assert!(!futex_wait_forever(

@@ -75,9 +75,16 @@ struct Answers {
 pub(crate) struct Request {
     answers: Mutex<Answers>,
     all_in: Condvar,
+    /// Whether the collector wants the stacks (DU3) or only states and reasons.
+    stacks: bool,
 }
 
 impl Request {
+    /// Whether the collector wants the stacks.
+    pub(super) fn stacks(&self) -> bool {
+        self.stacks
+    }
+
     /// A worker's answer (DU4, DU5).
     pub(super) fn answer(&self, worker: usize, records: Vec<Record>, has_timers: bool) {
         let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
@@ -105,8 +112,11 @@ impl Scheduler {
     /// Asks every worker thread for its coroutines and waits for the answers (at most
     /// `ANSWER_WITHIN`). Blocks the calling OS thread: never call it from a coroutine (its own
     /// worker could not answer).
-    pub(crate) fn collect_dump(&self) -> Collected {
-        let request = std::sync::Arc::new(Request::default());
+    pub(crate) fn collect_dump(&self, stacks: bool) -> Collected {
+        let request = std::sync::Arc::new(Request {
+            stacks,
+            ..Request::default()
+        });
         let mut asked = Vec::new();
         for (index, remote) in self.remotes.iter().enumerate() {
             if remote.thread() == 0 {
@@ -118,12 +128,21 @@ impl Scheduler {
             self.unpark_worker(index);
             asked.push(index);
         }
-        let deadline = Instant::now() + ANSWER_WITHIN;
+        let mut deadline = Instant::now() + ANSWER_WITHIN;
         let mut answers = request.answers.lock().unwrap_or_else(|e| e.into_inner());
         while answers.answered.len() < asked.len() {
             let now = Instant::now();
             if now >= deadline {
-                break;
+                // A worker still answering (thousands of stacks) is waited for, not sampled.
+                let answering = asked.iter().any(|&i| {
+                    !answers.answered.contains(&i)
+                        && self.remotes[i].answering.load(Ordering::SeqCst)
+                });
+                if !answering {
+                    break;
+                }
+                deadline = now + ANSWER_WITHIN;
+                continue;
             }
             answers = match request.all_in.wait_timeout(answers, deadline - now) {
                 Ok((a, _)) => a,

@@ -110,6 +110,11 @@ pub(crate) struct Remote {
     /// wakes (dump.rs).
     dump: Mutex<Vec<std::sync::Arc<dump::Request>>>,
     dump_wanted: AtomicBool,
+    /// The worker is answering a dump (its collectors wait for it rather than sample it).
+    answering: AtomicBool,
+    /// DL1: the worker sleeps with a timer armed (set before it sleeps, read by the
+    /// deadlock check while every worker sleeps).
+    timed_sleep: AtomicBool,
     /// DU4: how many coroutines are committed to this worker and not finished (the length of
     /// its list); stored by the worker when it changes, read by the dump and the deadlock
     /// check.
@@ -158,6 +163,8 @@ impl Remote {
             spare_deque: Mutex::new(spare_deque),
             dump: Mutex::new(Vec::new()),
             dump_wanted: AtomicBool::new(false),
+            answering: AtomicBool::new(false),
+            timed_sleep: AtomicBool::new(false),
             live: AtomicUsize::new(0),
         }
     }

@@ -2,7 +2,10 @@
 //!
 //! Ground rules (arch/scheduler.md, "sysmon"):
 //! - SY1 (idle.rs): it sleeps without a deadline while every worker sleeps, and the first
-//!   worker to wake wakes it; so an idle runtime costs it no wake-ups at all.
+//!   worker to wake wakes it; so an idle runtime costs it no wake-ups at all. (With
+//!   coroutines alive and every worker asleep, the deadlock check, DL1–DL2 in deadlock.rs,
+//!   wakes it after 1 s, then 2, 4 and every 8 s while nothing runs; `WEFT_DEADLOCK=off`
+//!   turns that off.)
 //! - SY2: each worker publishes a progress word (`Remote::progress`): before every resume it
 //!   stores a word with a count one higher (and its load, S8; the only cost on the switch
 //!   path), and while it sleeps the word is odd. A worker whose word is even and has not
@@ -281,13 +284,19 @@ pub(super) fn run(sched: &'static Scheduler) {
             let before = progress_words(sched);
             sched.sysmon.park(quiet_for.map(|d| Instant::now() + d));
             if quiet_for.is_some() && sched.idle.all_asleep() && progress_words(sched) == before {
+                // Awake before the check: the workers its dumps wake must not wake the
+                // monitor (SY1) and make it check again at once.
+                sched.idle.sysmon_woke();
                 if let Some(found) = deadlock.check(sched) {
                     reporter.send(Report::Deadlock(found));
                 }
-                sched.idle.sysmon_woke();
                 continue;
             }
             sched.idle.sysmon_woke();
+            if progress_words(sched) != before {
+                // DL2: something ran; the next quiet spell is checked after a second again.
+                deadlock.activity();
+            }
             // A worker woke: work begins after a quiet spell, and a hold may begin with it. Go
             // polls at 20 µs again after such a wake; weft looks every millisecond for the
             // next 50 rounds, which brings a blocked worker's hand-off (HO1) from sysmon's

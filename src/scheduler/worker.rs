@@ -545,6 +545,10 @@ impl Core {
             sched.notify_work();
         }
         let deadline = self.timers.borrow_mut().next_deadline();
+        // DL1: the deadlock check reads this while every worker sleeps.
+        self.remote
+            .timed_sleep
+            .store(deadline.is_some(), Ordering::SeqCst);
         match sched.driver.try_lock() {
             // D1: this worker waits for I/O too; an unpark writes the driver's waker.
             Some(mut driver) => {
@@ -582,6 +586,9 @@ impl Core {
     /// retirement, or sysmon unparks it.
     fn sleep_retired(&self) {
         let deadline = self.timers.borrow_mut().next_deadline();
+        self.remote
+            .timed_sleep
+            .store(deadline.is_some(), Ordering::SeqCst);
         self.remote.parker.park(deadline);
         self.answer_dump();
     }
@@ -633,6 +640,9 @@ impl Core {
         let Some((last, others)) = requests.split_last() else {
             return;
         };
+        // Stacks only if a collector wants them (the deadlock check first asks without).
+        let stacks = requests.iter().any(|r| r.stacks());
+        self.remote.answering.store(true, Ordering::SeqCst);
         // The list is copied first: recording a stack resumes the coroutine (DU3), which must
         // find no borrow of this worker's state held.
         // SAFETY: as in `live_add`.
@@ -643,8 +653,11 @@ impl Core {
             // could finish it (this worker is between resumes); the reference taken here keeps
             // it alive for the rest of the loop anyway.
             let task = unsafe { TaskRef::from_ptr(ptr) };
-            records.push(self.record(&task));
+            records.push(self.record(&task, stacks));
+            // SY2: a long answer (thousands of stacks) is progress, not a held worker.
+            self.publish_progress();
         }
+        self.remote.answering.store(false, Ordering::SeqCst);
         let has_timers = !self.timers.borrow().is_empty();
         for request in others {
             request.answer(self.index, records.clone(), has_timers);
@@ -653,15 +666,15 @@ impl Core {
     }
 
     /// DU5: one coroutine of this worker, as it stands.
-    fn record(&self, task: &TaskRef) -> dump::Record {
+    fn record(&self, task: &TaskRef, stacks: bool) -> dump::Record {
         let parked = task.state.is_parked();
-        let trace = if task.is_started() {
-            task.trace()
+        // SAFETY: DU1: this is the owner worker, between resumes, and the coroutine is parked.
+        let wait = parked.then(|| unsafe { task.parked_wait() });
+        let ips = if stacks && task.is_started() {
+            task.trace().ips
         } else {
-            crate::coroutine::Trace::default()
+            Vec::new()
         };
-        let wait = if parked { trace.wait } else { None };
-        let ips = trace.ips;
         dump::Record {
             id: task.id,
             name: task.name.clone(),
