@@ -36,6 +36,7 @@ struct ReadmeDoctests;
 pub mod chan;
 mod coroutine;
 mod fatal;
+pub mod future;
 mod io;
 mod loom;
 mod macros;

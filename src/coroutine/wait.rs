@@ -57,6 +57,7 @@ enum Kind {
     Accept,
     Connect,
     Blocking,
+    BlockOn,
     Dump,
 }
 
@@ -95,7 +96,7 @@ constructors! {
     SocketWrite(fd: RawFd) => fd as usize;
     Accept(fd: RawFd) => fd as usize;
     Connect(fd: RawFd) => fd as usize;
-    ; Timer, Sleep, Scope, Park, Blocking, Dump
+    ; Timer, Sleep, Scope, Park, Blocking, BlockOn, Dump
 }
 
 /// How a waiting select lists its operations (DU1): `list(ops, out)` writes them. Lives in the
@@ -212,6 +213,8 @@ pub enum WaitReason {
     },
     /// Waiting for a `spawn_blocking` job (or a call weft runs on the blocking pool).
     Blocking,
+    /// In `weft::future::block_on`, waiting for its future's waker.
+    BlockOn,
     /// Waiting for a dump to be built.
     Dump,
 }
@@ -229,6 +232,7 @@ impl WaitReason {
                 | WaitReason::Accept { .. }
                 | WaitReason::Connect { .. }
                 | WaitReason::Blocking
+                | WaitReason::BlockOn
                 | WaitReason::Dump
         )
     }
@@ -269,6 +273,7 @@ impl fmt::Display for WaitReason {
             WaitReason::Accept { fd } => write!(f, "socket accept fd {fd}"),
             WaitReason::Connect { fd } => write!(f, "socket connect fd {fd}"),
             WaitReason::Blocking => f.write_str("spawn_blocking job"),
+            WaitReason::BlockOn => f.write_str("block_on"),
             WaitReason::Dump => f.write_str("dump"),
         }
     }
@@ -329,6 +334,7 @@ impl Wait {
             Kind::Accept => WaitReason::Accept { fd },
             Kind::Connect => WaitReason::Connect { fd },
             Kind::Blocking => WaitReason::Blocking,
+            Kind::BlockOn => WaitReason::BlockOn,
             Kind::Dump => WaitReason::Dump,
         }
     }
