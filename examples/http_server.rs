@@ -23,6 +23,12 @@
 //!   dropped: `set_read_timeout` bounds every read, and weft honours it with a timer while the
 //!   coroutine is parked; so is one that sends but never reads its answers
 //!   (`set_write_timeout`);
+//! - a client that trickles its request head (a byte now and then, each read well within the
+//!   read timeout) is dropped once the head has taken longer than [`Config::head_timeout`]:
+//!   the read timeout restarts with every byte, so without this deadline such clients are
+//!   never dropped, and about a thousand of them hold every descriptor of a server limited to
+//!   1,024 (Slowloris; Go's `ReadHeaderTimeout`). The deadline is checked after each read, so
+//!   a trickler is dropped at most one read timeout after it passed, at no cost per request;
 //! - `Content-Length` must be digits (and agree with any other one), HTTP/1.1 requests must
 //!   carry `Host`, else 400;
 //! - when `accept` fails because the process or the system is out of descriptors
@@ -39,7 +45,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use weft::net::{TcpListener, TcpStream};
 
@@ -50,6 +56,9 @@ pub struct Config {
     pub read_timeout: Duration,
     /// A write that waits longer than this (a client that sends but never reads) drops it.
     pub write_timeout: Duration,
+    /// How long one request head (request line and headers) may take to arrive, from the
+    /// first wait for it; a client slower than this is dropped (checked after each read).
+    pub head_timeout: Duration,
     /// Largest request head (request line and headers) in bytes; larger gets 431.
     pub max_head: usize,
     /// Largest request body in bytes; larger gets 413.
@@ -61,6 +70,7 @@ impl Default for Config {
         Config {
             read_timeout: Duration::from_secs(10),
             write_timeout: Duration::from_secs(10),
+            head_timeout: Duration::from_secs(10),
             max_head: 8 * 1024,
             max_body: 1024 * 1024,
         }
@@ -205,6 +215,8 @@ pub fn handle(conn: &mut TcpStream, config: &Config, stats: &Stats) -> io::Resul
     // Responses not yet written: flushed before every wait for more input, so pipelined
     // requests are answered with one write.
     let mut out = Vec::with_capacity(1024);
+    // When the wait for the current request head began (`None` between requests).
+    let mut head_since: Option<Instant> = None;
     loop {
         let parsed = {
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -222,6 +234,7 @@ pub fn handle(conn: &mut TcpStream, config: &Config, stats: &Stats) -> io::Resul
         };
         match parsed {
             Some(Ok((req, head_len))) => {
+                head_since = None;
                 start += head_len;
                 let body = match req.body_len {
                     0 => Vec::new(),
@@ -270,8 +283,16 @@ pub fn handle(conn: &mut TcpStream, config: &Config, stats: &Stats) -> io::Resul
                     (start, end) = (0, 0);
                 }
                 flush(conn, &mut out)?;
+                let since = *head_since.get_or_insert_with(Instant::now);
                 match conn.read(&mut buf[end..]) {
                     Ok(0) => return Ok(()),
+                    Ok(_) if since.elapsed() > config.head_timeout => {
+                        // A trickling client: its head is not complete in time.
+                        return Err(io::Error::new(
+                            io::ErrorKind::TimedOut,
+                            "request head not complete within the head timeout",
+                        ));
+                    }
                     Ok(n) => end += n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),

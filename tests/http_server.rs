@@ -309,6 +309,44 @@ fn a_stalled_client_is_dropped_after_the_read_timeout() {
     });
 }
 
+/// A client that trickles its head (a byte every 50 ms, each read well within the read
+/// timeout) is dropped once the head takes longer than the head timeout, long before it
+/// could finish (a 2 KiB head at that pace would take 100 s).
+#[test]
+fn a_trickling_client_is_dropped_after_the_head_timeout() {
+    watchdog(|| {
+        let (addr, stats) = server(Config {
+            read_timeout: Duration::from_secs(10),
+            head_timeout: Duration::from_millis(300),
+            ..Config::default()
+        });
+        let mut head = b"GET / HTTP/1.1\r\nHost: x\r\nX-Pad: ".to_vec();
+        head.resize(2048, b'a');
+        head.extend_from_slice(b"\r\n\r\n");
+        let mut c = connect(addr);
+        let mut sent = 0;
+        for byte in &head {
+            if c.conn.write_all(std::slice::from_ref(byte)).is_err() {
+                break;
+            }
+            sent += 1;
+            if stats.timed_out.load(Ordering::Relaxed) > 0 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(sent < head.len(), "the whole head went through");
+        c.assert_closed();
+        assert_eq!(stats.timed_out.load(Ordering::Relaxed), 1);
+        assert_eq!(stats.requests.load(Ordering::Relaxed), 0);
+
+        // A normal client is served.
+        let mut c = connect(addr);
+        c.send(&get("/"));
+        assert_eq!(c.response().unwrap().status, 200);
+    });
+}
+
 #[test]
 fn a_client_that_never_reads_is_dropped_after_the_write_timeout() {
     watchdog(|| {
