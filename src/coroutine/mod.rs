@@ -17,6 +17,7 @@
 
 pub(crate) mod current;
 mod id;
+mod io_waiter;
 pub(crate) mod locals;
 mod state;
 mod task_ref;
@@ -32,6 +33,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 
 use crate::stack::{SlabStack, StackPool};
 pub use id::ThreadId;
+pub(crate) use io_waiter::IoWaiter;
 pub(crate) use locals::Locals;
 pub(crate) use state::{RunState, Wake};
 pub(crate) use task_ref::TaskRef;

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use mio::Token;
 use parking_lot::Mutex;
 
-use crate::coroutine::{TaskRef, current};
+use crate::coroutine::{IoWaiter, current};
 use crate::io::{Direction, Driver, ScheduledIo};
 use crate::park;
 
@@ -48,6 +48,10 @@ pub(crate) struct IoSource<T: AsRawFd> {
     registering: Mutex<()>,
     nonblocking: AtomicBool,
     timeouts: Arc<Timeouts>,
+    /// IO7: the waker entry a future's poll left for each direction (read, write), replaced by
+    /// the next poll, so that repeated polls without an event leave one entry, not many.
+    #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
+    async_keys: Mutex<[Option<u64>; 2]>,
 }
 
 /// IO2: the socket's read and write timeouts (`SO_RCVTIMEO`, `SO_SNDTIMEO`) as last seen by
@@ -126,9 +130,9 @@ fn socket_timeout(fd: RawFd, dir: Direction) -> io::Result<Option<Duration>> {
 
 #[derive(Debug)]
 struct Registration {
-    scheduled: Arc<ScheduledIo<TaskRef>>,
+    scheduled: Arc<ScheduledIo<IoWaiter>>,
     token: Token,
-    driver: &'static Driver<TaskRef>,
+    driver: &'static Driver<IoWaiter>,
 }
 
 impl<T: AsRawFd> IoSource<T> {
@@ -150,6 +154,7 @@ impl<T: AsRawFd> IoSource<T> {
             registering: Mutex::new(()),
             nonblocking: AtomicBool::new(false),
             timeouts,
+            async_keys: Mutex::new([None, None]),
         }
     }
 
@@ -293,6 +298,48 @@ impl<T: AsRawFd> IoSource<T> {
         self.wait_loop(dir, true, || Ok(timeout), None::<fn(&R) -> bool>, op)
     }
 
+    /// IO7: `op` as a future's poll: its result, or `Pending` with the waker of `cx`
+    /// registered for `dir` with the driver (replacing the one an earlier poll left). The
+    /// socket's timeouts do not apply (a future's caller times it out). Works in and out of
+    /// coroutines: the driver is polled by the runtime's workers.
+    #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
+    pub(crate) fn poll_io<R>(
+        &self,
+        dir: Direction,
+        cx: &mut std::task::Context<'_>,
+        mut op: impl FnMut(&T) -> io::Result<R>,
+    ) -> std::task::Poll<io::Result<R>> {
+        let reg = match self.registration() {
+            Ok(reg) => reg,
+            Err(e) => return std::task::Poll::Ready(Err(e)),
+        };
+        let slot = match dir {
+            Direction::Read => 0,
+            Direction::Write => 1,
+        };
+        loop {
+            let snap = reg.scheduled.snapshot();
+            match op(&self.io) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    reg.scheduled.clear(snap, dir);
+                    let mut keys = self.async_keys.lock();
+                    if let Some(old) = keys[slot].take() {
+                        reg.scheduled.cancel(dir, old);
+                    }
+                    // R3: `None`: an event came meanwhile; try again.
+                    if let Some(key) = reg
+                        .scheduled
+                        .register(dir, IoWaiter::Waker(cx.waker().clone()))
+                    {
+                        keys[slot] = Some(key);
+                        return std::task::Poll::Pending;
+                    }
+                }
+                done => return std::task::Poll::Ready(done),
+            }
+        }
+    }
+
     /// The loop of `do_io`: `timeout` is asked for when the first wait begins (IO2);
     /// `drained`, for stream calls only, tells from a result that the call drained the queue
     /// or filled the buffer (R5); `connection` says the call is an accept (read) or a connect
@@ -355,7 +402,7 @@ impl<T: AsRawFd> IoSource<T> {
                 _ => &self.registration()?.scheduled,
             };
             // R3: `None` means an event arrived meanwhile: retry at once.
-            if let Some(key) = scheduled.register(dir, task) {
+            if let Some(key) = scheduled.register(dir, IoWaiter::Task(task)) {
                 let fd = self.io.as_raw_fd();
                 let why = match (dir, connection) {
                     (Direction::Read, false) => park::Wait::SocketRead(fd),

@@ -367,3 +367,102 @@ impl Write for &TcpStream {
 
 super::fd_conversions!(TcpListener, net::TcpListener);
 super::fd_conversions!(TcpStream, net::TcpStream, keep_mode);
+
+/// IO7: `futures::io`'s traits on weft's own I/O driver (feature `futures-io`): a `Pending`
+/// registers the task's waker with the driver, which the runtime's workers poll; no other
+/// runtime is involved. The socket's timeouts do not apply to these calls.
+#[cfg(feature = "futures-io")]
+mod futures_io_impls {
+    use std::io::{self, IoSlice, IoSliceMut};
+    use std::os::fd::AsRawFd;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::{Direction, TcpStream, stream_sys};
+
+    impl TcpStream {
+        fn poll_read_inner(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+            self.inner.poll_io(Direction::Read, cx, |s| {
+                stream_sys::recv(s.as_raw_fd(), buf, false)
+            })
+        }
+
+        fn poll_read_vectored_inner(
+            &self,
+            cx: &mut Context<'_>,
+            bufs: &mut [IoSliceMut<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.inner.poll_io(Direction::Read, cx, |s| {
+                stream_sys::recv_vectored(s.as_raw_fd(), bufs)
+            })
+        }
+
+        fn poll_write_inner(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+            self.inner.poll_io(Direction::Write, cx, |s| {
+                stream_sys::send(s.as_raw_fd(), buf)
+            })
+        }
+
+        fn poll_write_vectored_inner(
+            &self,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<io::Result<usize>> {
+            self.inner.poll_io(Direction::Write, cx, |s| {
+                stream_sys::send_vectored(s.as_raw_fd(), bufs)
+            })
+        }
+    }
+
+    macro_rules! impls {
+        ($ty:ty) => {
+            impl futures_io::AsyncRead for $ty {
+                fn poll_read(
+                    self: Pin<&mut Self>,
+                    cx: &mut Context<'_>,
+                    buf: &mut [u8],
+                ) -> Poll<io::Result<usize>> {
+                    self.poll_read_inner(cx, buf)
+                }
+
+                fn poll_read_vectored(
+                    self: Pin<&mut Self>,
+                    cx: &mut Context<'_>,
+                    bufs: &mut [IoSliceMut<'_>],
+                ) -> Poll<io::Result<usize>> {
+                    self.poll_read_vectored_inner(cx, bufs)
+                }
+            }
+
+            impl futures_io::AsyncWrite for $ty {
+                fn poll_write(
+                    self: Pin<&mut Self>,
+                    cx: &mut Context<'_>,
+                    buf: &[u8],
+                ) -> Poll<io::Result<usize>> {
+                    self.poll_write_inner(cx, buf)
+                }
+
+                fn poll_write_vectored(
+                    self: Pin<&mut Self>,
+                    cx: &mut Context<'_>,
+                    bufs: &[IoSlice<'_>],
+                ) -> Poll<io::Result<usize>> {
+                    self.poll_write_vectored_inner(cx, bufs)
+                }
+
+                fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                    Poll::Ready(Ok(()))
+                }
+
+                /// Shuts the writing half down (as tokio's `TcpStream` does).
+                fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                    Poll::Ready(self.shutdown(std::net::Shutdown::Write))
+                }
+            }
+        };
+    }
+
+    impls!(TcpStream);
+    impls!(&TcpStream);
+}

@@ -41,7 +41,7 @@ use std::time::Duration;
 use crossbeam_deque::{Injector, Stealer, Worker};
 use parking_lot::Mutex;
 
-use crate::coroutine::{Task, TaskRef, Wake};
+use crate::coroutine::{IoWaiter, Task, TaskRef, Wake};
 use crate::io::Driver;
 use crate::parker::OsParker;
 use crate::stack::{SlabStack, StackGuard, StackPool};
@@ -194,6 +194,15 @@ impl Remote {
     }
 }
 
+/// Wakes a waiter of the I/O driver: a coroutine (as `wake_owned`) or a future's waker.
+#[inline]
+pub(crate) fn wake_io(waiter: IoWaiter) {
+    match waiter {
+        IoWaiter::Task(task) => wake_owned(task),
+        IoWaiter::Waker(waker) => waker.wake(),
+    }
+}
+
 /// Makes `task` runnable if it is parked (P2, P3). Any thread.
 #[inline]
 pub(crate) fn wake(task: &TaskRef) {
@@ -257,7 +266,7 @@ pub(crate) struct Scheduler {
     injector: Injector<TaskRef>,
     idle: Idle,
     /// Polled by one idle worker at a time (arch/io.md, D1); its waiters are coroutines.
-    pub(crate) driver: Driver<TaskRef>,
+    pub(crate) driver: Driver<IoWaiter>,
     stacks: &'static StackPool,
     pub(crate) config: Config,
     /// sysmon sleeps here (SY1).

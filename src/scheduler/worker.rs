@@ -17,7 +17,7 @@ use super::dump;
 use super::timer::Timers;
 use super::{
     PROGRESS_ASLEEP, PROGRESS_ONE_LOAD, PROGRESS_ONE_RESUME, Remote, Scheduler, current,
-    progress_load, wake_owned,
+    progress_load, wake_io,
 };
 use crate::coroutine::{Resumed, Suspend, Task, TaskRef, Wake};
 use crate::stack::SlabStack;
@@ -554,7 +554,7 @@ impl Core {
             Some(mut driver) => {
                 let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
                 self.remote.parker.park_polling(|| {
-                    driver.poll(timeout, wake_owned);
+                    driver.poll(timeout, wake_io);
                 });
             }
             None => {
@@ -725,7 +725,7 @@ impl Core {
     /// Returns how many sources had events.
     pub(crate) fn poll_io_now(&self) -> usize {
         match self.sched.driver.try_lock() {
-            Some(mut driver) => driver.poll(Some(std::time::Duration::ZERO), wake_owned),
+            Some(mut driver) => driver.poll(Some(std::time::Duration::ZERO), wake_io),
             None => 0,
         }
     }
