@@ -89,3 +89,32 @@ fn a_read_waits_for_data_and_a_shared_stream_reads_and_writes() {
         assert_eq!(&server.join().unwrap(), b"ping");
     });
 }
+
+#[test]
+fn a_unix_stream_pair_talks_through_the_async_traits() {
+    use weft::os::unix::net::UnixStream;
+    watchdog(|| {
+        let (a, b) = UnixStream::pair().unwrap();
+        let writer = weft::go!(move || {
+            block_on(async {
+                let mut a = a;
+                // More than a socket buffer: the write waits for the reader in between.
+                a.write_all(&vec![7u8; 256 * 1024]).await.unwrap();
+                a.close().await.unwrap();
+            })
+        });
+        let got = weft::go!(move || {
+            block_on(async {
+                let mut b = b;
+                let mut all = Vec::new();
+                b.read_to_end(&mut all).await.unwrap();
+                all
+            })
+        })
+        .join()
+        .unwrap();
+        writer.join().unwrap();
+        assert_eq!(got.len(), 256 * 1024);
+        assert!(got.iter().all(|&x| x == 7));
+    });
+}

@@ -158,6 +158,8 @@ pub(crate) fn restore_kept_mode<T>(
     }
 }
 
+#[cfg(feature = "futures-io")]
+pub(crate) mod async_io;
 pub(crate) mod dgram_sys;
 mod lookup;
 mod source;

@@ -221,3 +221,7 @@ impl Write for &UnixStream {
 }
 
 crate::net::fd_conversions!(UnixStream, net::UnixStream, keep_mode);
+
+// IO7: `futures::io`'s traits (feature `futures-io`), net/async_io.rs.
+#[cfg(feature = "futures-io")]
+crate::net::async_io::futures_io_impls!(UnixStream);

@@ -1,0 +1,75 @@
+//! IO7: weft's streams as `futures::io::{AsyncRead, AsyncWrite}` (feature `futures-io`), on
+//! weft's own I/O driver: a `Pending` registers the task's waker with the driver
+//! (`IoSource::poll_io`), which the runtime's workers poll; no other runtime is involved. The
+//! socket's timeouts do not apply to these calls. `poll_close` shuts the writing half down,
+//! as tokio's `TcpStream` does.
+
+/// Implements the traits for `$ty` and `&$ty`, whose `inner` field is the stream's `IoSource`
+/// (expanded in the stream's own module, which can reach the field).
+macro_rules! futures_io_impls {
+    ($ty:ty) => {
+        $crate::net::async_io::futures_io_impls!(@one $ty);
+        $crate::net::async_io::futures_io_impls!(@one &$ty);
+    };
+    (@one $ty:ty) => {
+        impl futures_io::AsyncRead for $ty {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut [u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.inner.poll_io($crate::io::Direction::Read, cx, |s| {
+                    $crate::net::stream_sys::recv(std::os::fd::AsRawFd::as_raw_fd(s), buf, false)
+                })
+            }
+
+            fn poll_read_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.inner.poll_io($crate::io::Direction::Read, cx, |s| {
+                    $crate::net::stream_sys::recv_vectored(std::os::fd::AsRawFd::as_raw_fd(s), bufs)
+                })
+            }
+        }
+
+        impl futures_io::AsyncWrite for $ty {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.inner.poll_io($crate::io::Direction::Write, cx, |s| {
+                    $crate::net::stream_sys::send(std::os::fd::AsRawFd::as_raw_fd(s), buf)
+                })
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.inner.poll_io($crate::io::Direction::Write, cx, |s| {
+                    $crate::net::stream_sys::send_vectored(std::os::fd::AsRawFd::as_raw_fd(s), bufs)
+                })
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_close(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(self.shutdown(std::net::Shutdown::Write))
+            }
+        }
+    };
+}
+
+pub(crate) use futures_io_impls;
