@@ -1,9 +1,10 @@
-//! IO7: weft's streams as `futures::io::{AsyncRead, AsyncWrite}` (feature `futures-io`), on
-//! weft's own I/O driver: a `Pending` registers the task's waker with the driver
+//! IO7: weft's streams as `futures::io::{AsyncRead, AsyncWrite}` (feature `futures-io`) and as
+//! `tokio::io::{AsyncRead, AsyncWrite}` (feature `tokio`), on weft's own I/O driver: a `Pending` registers the task's waker with the driver
 //! (`IoSource::poll_io`), which the runtime's workers poll; no other runtime is involved. The
 //! socket's timeouts do not apply to these calls. `poll_close` shuts the writing half down,
 //! as tokio's `TcpStream` does.
 
+#[cfg(feature = "futures-io")]
 /// Implements the traits for `$ty` and `&$ty`, whose `inner` field is the stream's `IoSource`
 /// (expanded in the stream's own module, which can reach the field).
 macro_rules! futures_io_impls {
@@ -72,4 +73,81 @@ macro_rules! futures_io_impls {
     };
 }
 
+#[cfg(feature = "futures-io")]
 pub(crate) use futures_io_impls;
+
+/// Implements tokio's I/O traits for `$ty` and `&$ty` (as `futures_io_impls`).
+#[cfg(feature = "tokio")]
+macro_rules! tokio_impls {
+    ($ty:ty) => {
+        $crate::net::async_io::tokio_impls!(@one $ty);
+        $crate::net::async_io::tokio_impls!(@one &$ty);
+    };
+    (@one $ty:ty) => {
+        impl tokio::io::AsyncRead for $ty {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                // The unfilled part, initialised (`ReadBuf` remembers what it initialised, so
+                // a buffer is zeroed once, not at every read).
+                let unfilled = buf.initialize_unfilled();
+                let read = self.inner.poll_io($crate::io::Direction::Read, cx, |s| {
+                    $crate::net::stream_sys::recv(std::os::fd::AsRawFd::as_raw_fd(s), unfilled, false)
+                });
+                match read {
+                    std::task::Poll::Ready(Ok(n)) => {
+                        buf.advance(n);
+                        std::task::Poll::Ready(Ok(()))
+                    }
+                    std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
+                    std::task::Poll::Pending => std::task::Poll::Pending,
+                }
+            }
+        }
+
+        impl tokio::io::AsyncWrite for $ty {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.inner.poll_io($crate::io::Direction::Write, cx, |s| {
+                    $crate::net::stream_sys::send(std::os::fd::AsRawFd::as_raw_fd(s), buf)
+                })
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.inner.poll_io($crate::io::Direction::Write, cx, |s| {
+                    $crate::net::stream_sys::send_vectored(std::os::fd::AsRawFd::as_raw_fd(s), bufs)
+                })
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_shutdown(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(self.shutdown(std::net::Shutdown::Write))
+            }
+        }
+    };
+}
+
+#[cfg(feature = "tokio")]
+pub(crate) use tokio_impls;

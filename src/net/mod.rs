@@ -158,7 +158,7 @@ pub(crate) fn restore_kept_mode<T>(
     }
 }
 
-#[cfg(feature = "futures-io")]
+#[cfg(any(feature = "futures-io", feature = "tokio"))]
 pub(crate) mod async_io;
 pub(crate) mod dgram_sys;
 mod lookup;

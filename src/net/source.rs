@@ -50,7 +50,7 @@ pub(crate) struct IoSource<T: AsRawFd> {
     timeouts: Arc<Timeouts>,
     /// IO7: the waker entry a future's poll left for each direction (read, write), replaced by
     /// the next poll, so that repeated polls without an event leave one entry, not many.
-    #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "futures-io", feature = "tokio")), allow(dead_code))]
     async_keys: Mutex<[Option<u64>; 2]>,
 }
 
@@ -302,7 +302,7 @@ impl<T: AsRawFd> IoSource<T> {
     /// registered for `dir` with the driver (replacing the one an earlier poll left). The
     /// socket's timeouts do not apply (a future's caller times it out). Works in and out of
     /// coroutines: the driver is polled by the runtime's workers.
-    #[cfg_attr(not(feature = "futures-io"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "futures-io", feature = "tokio")), allow(dead_code))]
     pub(crate) fn poll_io<R>(
         &self,
         dir: Direction,

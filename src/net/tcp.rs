@@ -371,3 +371,5 @@ super::fd_conversions!(TcpStream, net::TcpStream, keep_mode);
 // IO7: `futures::io`'s traits (feature `futures-io`), net/async_io.rs.
 #[cfg(feature = "futures-io")]
 super::async_io::futures_io_impls!(TcpStream);
+#[cfg(feature = "tokio")]
+super::async_io::tokio_impls!(TcpStream);

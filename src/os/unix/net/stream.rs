@@ -225,3 +225,5 @@ crate::net::fd_conversions!(UnixStream, net::UnixStream, keep_mode);
 // IO7: `futures::io`'s traits (feature `futures-io`), net/async_io.rs.
 #[cfg(feature = "futures-io")]
 crate::net::async_io::futures_io_impls!(UnixStream);
+#[cfg(feature = "tokio")]
+crate::net::async_io::tokio_impls!(UnixStream);
