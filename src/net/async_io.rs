@@ -1,12 +1,13 @@
 //! IO7: weft's streams as `futures::io::{AsyncRead, AsyncWrite}` (feature `futures-io`) and as
-//! `tokio::io::{AsyncRead, AsyncWrite}` (feature `tokio`), on weft's own I/O driver: a `Pending` registers the task's waker with the driver
-//! (`IoSource::poll_io`), which the runtime's workers poll; no other runtime is involved. The
-//! socket's timeouts do not apply to these calls. `poll_close` shuts the writing half down,
-//! as tokio's `TcpStream` does.
+//! `tokio::io::{AsyncRead, AsyncWrite}` (feature `tokio`), on weft's own I/O driver: a
+//! `Pending` registers the task's waker with the driver (`IoSource::poll_io`), which the
+//! runtime's workers poll; no other runtime is involved. The socket's timeouts do not apply to
+//! these calls. Closing (`poll_close`, `poll_shutdown`) shuts the writing half down, as
+//! tokio's `TcpStream` does.
 
+/// Implements the `futures::io` traits for `$ty` and `&$ty`, whose `inner` field is the
+/// stream's `IoSource` (expanded in the stream's own module, which can reach the field).
 #[cfg(feature = "futures-io")]
-/// Implements the traits for `$ty` and `&$ty`, whose `inner` field is the stream's `IoSource`
-/// (expanded in the stream's own module, which can reach the field).
 macro_rules! futures_io_impls {
     ($ty:ty) => {
         $crate::net::async_io::futures_io_impls!(@one $ty);
