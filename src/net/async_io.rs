@@ -20,9 +20,7 @@ macro_rules! futures_io_impls {
                 cx: &mut std::task::Context<'_>,
                 buf: &mut [u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.inner.poll_io($crate::io::Direction::Read, cx, |s| {
-                    $crate::net::stream_sys::recv(std::os::fd::AsRawFd::as_raw_fd(s), buf, false)
-                })
+                self.inner.poll_recv(cx, buf)
             }
 
             fn poll_read_vectored(
@@ -30,9 +28,7 @@ macro_rules! futures_io_impls {
                 cx: &mut std::task::Context<'_>,
                 bufs: &mut [std::io::IoSliceMut<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.inner.poll_io($crate::io::Direction::Read, cx, |s| {
-                    $crate::net::stream_sys::recv_vectored(std::os::fd::AsRawFd::as_raw_fd(s), bufs)
-                })
+                self.inner.poll_recv_vectored(cx, bufs)
             }
         }
 
@@ -42,9 +38,7 @@ macro_rules! futures_io_impls {
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.inner.poll_io($crate::io::Direction::Write, cx, |s| {
-                    $crate::net::stream_sys::send(std::os::fd::AsRawFd::as_raw_fd(s), buf)
-                })
+                self.inner.poll_send(cx, buf)
             }
 
             fn poll_write_vectored(
@@ -52,9 +46,7 @@ macro_rules! futures_io_impls {
                 cx: &mut std::task::Context<'_>,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.inner.poll_io($crate::io::Direction::Write, cx, |s| {
-                    $crate::net::stream_sys::send_vectored(std::os::fd::AsRawFd::as_raw_fd(s), bufs)
-                })
+                self.inner.poll_send_vectored(cx, bufs)
             }
 
             fn poll_flush(
@@ -94,9 +86,7 @@ macro_rules! tokio_impls {
                 // The unfilled part, initialised (`ReadBuf` remembers what it initialised, so
                 // a buffer is zeroed once, not at every read).
                 let unfilled = buf.initialize_unfilled();
-                let read = self.inner.poll_io($crate::io::Direction::Read, cx, |s| {
-                    $crate::net::stream_sys::recv(std::os::fd::AsRawFd::as_raw_fd(s), unfilled, false)
-                });
+                let read = self.inner.poll_recv(cx, unfilled);
                 match read {
                     std::task::Poll::Ready(Ok(n)) => {
                         buf.advance(n);
@@ -114,9 +104,7 @@ macro_rules! tokio_impls {
                 cx: &mut std::task::Context<'_>,
                 buf: &[u8],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.inner.poll_io($crate::io::Direction::Write, cx, |s| {
-                    $crate::net::stream_sys::send(std::os::fd::AsRawFd::as_raw_fd(s), buf)
-                })
+                self.inner.poll_send(cx, buf)
             }
 
             fn poll_write_vectored(
@@ -124,9 +112,7 @@ macro_rules! tokio_impls {
                 cx: &mut std::task::Context<'_>,
                 bufs: &[std::io::IoSlice<'_>],
             ) -> std::task::Poll<std::io::Result<usize>> {
-                self.inner.poll_io($crate::io::Direction::Write, cx, |s| {
-                    $crate::net::stream_sys::send_vectored(std::os::fd::AsRawFd::as_raw_fd(s), bufs)
-                })
+                self.inner.poll_send_vectored(cx, bufs)
             }
 
             fn is_write_vectored(&self) -> bool {

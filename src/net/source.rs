@@ -340,6 +340,54 @@ impl<T: AsRawFd> IoSource<T> {
         }
     }
 
+    /// IO7: `recv` as a future's poll (the async I/O traits, net/async_io.rs).
+    #[cfg(any(feature = "futures-io", feature = "tokio"))]
+    pub(crate) fn poll_recv(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.poll_io(Direction::Read, cx, |s| {
+            super::stream_sys::recv(s.as_raw_fd(), buf, false)
+        })
+    }
+
+    /// IO7: vectored `recv` as a future's poll.
+    #[cfg(feature = "futures-io")]
+    pub(crate) fn poll_recv_vectored(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        bufs: &mut [std::io::IoSliceMut<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.poll_io(Direction::Read, cx, |s| {
+            super::stream_sys::recv_vectored(s.as_raw_fd(), bufs)
+        })
+    }
+
+    /// IO7: `send` as a future's poll.
+    #[cfg(any(feature = "futures-io", feature = "tokio"))]
+    pub(crate) fn poll_send(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.poll_io(Direction::Write, cx, |s| {
+            super::stream_sys::send(s.as_raw_fd(), buf)
+        })
+    }
+
+    /// IO7: vectored `send` as a future's poll.
+    #[cfg(any(feature = "futures-io", feature = "tokio"))]
+    pub(crate) fn poll_send_vectored(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.poll_io(Direction::Write, cx, |s| {
+            super::stream_sys::send_vectored(s.as_raw_fd(), bufs)
+        })
+    }
+
     /// The loop of `do_io`: `timeout` is asked for when the first wait begins (IO2);
     /// `drained`, for stream calls only, tells from a result that the call drained the queue
     /// or filled the buffer (R5); `connection` says the call is an accept (read) or a connect
