@@ -4,7 +4,8 @@
 //! - `block_on_ready`: one call on a future that is ready at its first poll (the cost of the
 //!   call itself: the waker, the context, one poll).
 //! - `block_on_round_trip`: one call on a future that is pending once and wakes itself from
-//!   inside that poll (one wake, one park that returns at once, one more poll).
+//!   inside that poll (one wake, which needs no unpark since the caller is polling, and one
+//!   more poll).
 //!
 //! One criterion iteration is one `block_on` call.
 //!

@@ -24,11 +24,13 @@
 //!   coroutine is parked; so is one that sends but never reads its answers
 //!   (`set_write_timeout`);
 //! - a client that trickles its request head (a byte now and then, each read well within the
-//!   read timeout) is dropped once the head has taken longer than [`Config::head_timeout`]:
-//!   the read timeout restarts with every byte, so without this deadline such clients are
-//!   never dropped, and about a thousand of them hold every descriptor of a server limited to
-//!   1,024 (Slowloris; Go's `ReadHeaderTimeout`). The deadline is checked after each read, so
-//!   a trickler is dropped at most one read timeout after it passed, at no cost per request;
+//!   read timeout) is dropped once the head has taken longer than [`Config::head_timeout`]
+//!   since its first bytes: the read timeout restarts with every byte, so without this
+//!   deadline such clients are never dropped, and about a thousand of them hold every
+//!   descriptor of a server limited to 1,024 (Slowloris; Go's `ReadHeaderTimeout`, whose
+//!   clock also starts once a request begins to arrive). The deadline is checked before each
+//!   further read of an incomplete head, so a trickler is dropped at most one read timeout
+//!   after it passed; a head that arrives in one read costs nothing;
 //! - `Content-Length` must be digits (and agree with any other one), HTTP/1.1 requests must
 //!   carry `Host`, else 400;
 //! - when `accept` fails because the process or the system is out of descriptors
@@ -56,8 +58,8 @@ pub struct Config {
     pub read_timeout: Duration,
     /// A write that waits longer than this (a client that sends but never reads) drops it.
     pub write_timeout: Duration,
-    /// How long one request head (request line and headers) may take to arrive, from the
-    /// first wait for it; a client slower than this is dropped (checked after each read).
+    /// How long one request head (request line and headers) may take to arrive, from its
+    /// first bytes; a client slower than this is dropped (checked before each further read).
     pub head_timeout: Duration,
     /// Largest request head (request line and headers) in bytes; larger gets 431.
     pub max_head: usize,
@@ -235,6 +237,7 @@ pub fn handle(conn: &mut TcpStream, config: &Config, stats: &Stats) -> io::Resul
         match parsed {
             Some(Ok((req, head_len))) => {
                 head_since = None;
+                // The next head's clock starts with its own first bytes.
                 start += head_len;
                 let body = match req.body_len {
                     0 => Vec::new(),
@@ -283,16 +286,20 @@ pub fn handle(conn: &mut TcpStream, config: &Config, stats: &Stats) -> io::Resul
                     (start, end) = (0, 0);
                 }
                 flush(conn, &mut out)?;
-                let since = *head_since.get_or_insert_with(Instant::now);
-                match conn.read(&mut buf[end..]) {
-                    Ok(0) => return Ok(()),
-                    Ok(_) if since.elapsed() > config.head_timeout => {
+                // Part of a head is here and the rest is not: its clock runs from the first
+                // part seen (an idle keep-alive connection is the read timeout's business).
+                if end > start {
+                    let since = *head_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > config.head_timeout {
                         // A trickling client: its head is not complete in time.
                         return Err(io::Error::new(
                             io::ErrorKind::TimedOut,
                             "request head not complete within the head timeout",
                         ));
                     }
+                }
+                match conn.read(&mut buf[end..]) {
+                    Ok(0) => return Ok(()),
                     Ok(n) => end += n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => return Err(e),

@@ -118,3 +118,37 @@ fn a_unix_stream_pair_talks_through_the_async_traits() {
         assert!(got.iter().all(|&x| x == 7));
     });
 }
+
+/// A plain thread's async read when no socket is registered and every worker sleeps: the
+/// registration must wake a worker to poll the driver (without it the read waited for ever).
+#[test]
+fn child_plain_thread_read_with_idle_workers() {
+    use weft::os::unix::net::UnixStream;
+    if !support::child_is("idle-read") {
+        return;
+    }
+    weft::go!(|| ()).join().unwrap();
+    // The workers go to sleep with no source registered.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let (mut a, mut b) = UnixStream::pair().unwrap();
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::io::Write::write_all(&mut b, b"late").unwrap();
+    });
+    let mut got = [0u8; 4];
+    block_on(a.read_exact(&mut got)).unwrap();
+    writer.join().unwrap();
+    support::child_report("got", std::str::from_utf8(&got).unwrap());
+}
+
+#[test]
+fn a_plain_thread_read_wakes_an_idle_worker_to_poll() {
+    let out = support::run_child_with_timeout(
+        "child_plain_thread_read_with_idle_workers",
+        "idle-read",
+        &[("WEFT_WORKERS", "1")],
+        20,
+    );
+    out.assert_success();
+    assert!(out.stdout.contains("[got=late]"), "{}", out.dump());
+}

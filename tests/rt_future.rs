@@ -126,15 +126,22 @@ fn a_wake_after_completion_is_harmless() {
                 *k.lock().unwrap() = Some(cx.waker().clone());
                 Poll::Ready(5)
             }));
-            // Woken late (below) while sleeping: a spurious wake-up the sleep absorbs.
+            // Woken late (below), while sleeping or after: the wake only sets the cached
+            // signal's flag; the next block_on on it still waits for its own future.
             weft::thread::sleep(Duration::from_millis(50));
-            out
+            let gate = Gate::default();
+            let g = gate.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                g.complete(6);
+            });
+            (out, block_on(gate))
         });
         wait_until("the waker kept", || kept.lock().unwrap().is_some());
         let waker = kept.lock().unwrap().take().unwrap();
         waker.wake_by_ref();
         waker.wake();
-        assert_eq!(h.join().unwrap(), 5);
+        assert_eq!(h.join().unwrap(), (5, 6));
     });
 }
 

@@ -5,11 +5,10 @@
 //! thread. The future's `Waker` is the caller's unparker behind one `Arc`: cloning a waker is
 //! a reference-count increment, waking one a flag swap and an unpark, both without allocating,
 //! from any thread, at any time (while the future is being polled, or after `block_on`
-//! returned: a late wake is a spurious wake-up of whatever the caller waits on next, which
-//! every weft wait tolerates, P4). The `Arc` is kept per OS thread for the last caller on it (a
-//! coroutine or the thread itself), so repeated calls by one caller allocate nothing; a late
-//! wake from an earlier call's waker then makes a later call poll once more, which futures
-//! allow.
+//! returned: a late wake then only sets a flag the next call clears, or in a narrow race is a
+//! spurious wake-up of the caller's next wait, which every weft wait tolerates, P4). The `Arc`
+//! is kept per OS thread for the last caller on it (a coroutine or the thread itself), so
+//! repeated calls by one caller allocate nothing.
 //!
 //! - FU1: no wake is lost: a wake sets `notified`, then unparks the caller if `parked` is set;
 //!   the caller clears `notified` before each poll, and after a `Pending` sets `parked`, then
@@ -148,8 +147,10 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
     });
     let mut cx = Context::from_waker(&waker);
     let out = loop {
-        // FU1: cleared before the poll, so a wake during it is seen after it.
-        signal.notified.store(false, Ordering::SeqCst);
+        // FU1: cleared before the poll, so a wake during it is seen after it; a
+        // read-modify-write, so that the poll sees what every waker so far published, even
+        // one whose swap found the flag already set (P9's rule).
+        signal.notified.swap(false, Ordering::SeqCst);
         if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
             break out;
         }

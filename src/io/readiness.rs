@@ -200,13 +200,13 @@ impl<W> ScheduledIo<W> {
         Some(key)
     }
 
-    /// R4: takes the waiter registered under `key` back out, if the poller has not taken it.
-    pub(crate) fn cancel(&self, dir: Direction, key: u64) {
+    /// R4: takes the waiter registered under `key` back out, if the poller has not taken it,
+    /// and returns it (to be dropped by the caller, after this lock).
+    pub(crate) fn cancel(&self, dir: Direction, key: u64) -> Option<W> {
         let mut waiters = self.waiters.lock();
         let list = waiters.list(dir);
-        if let Some(i) = list.iter().position(|(k, _)| *k == key) {
-            list.swap_remove(i);
-        }
+        let i = list.iter().position(|(k, _)| *k == key)?;
+        Some(list.swap_remove(i).1)
     }
 
     /// Whether `dir` is ready now (tests and the loom model).

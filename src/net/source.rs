@@ -244,13 +244,22 @@ impl<T: AsRawFd> IoSource<T> {
         if let Some(reg) = self.registration.get() {
             return Ok(reg);
         }
-        let driver = &crate::runtime::start()?.driver;
+        let sched = crate::runtime::start()?;
+        let driver = &sched.driver;
         let (scheduled, token) = driver.register(self.io.as_raw_fd())?;
-        Ok(self.registration.get_or_init(|| Registration {
+        let reg = self.registration.get_or_init(|| Registration {
             scheduled,
             token,
             driver,
-        }))
+        });
+        if !current::in_coroutine() {
+            // IO7: registered from outside the workers (a future polled on a plain thread):
+            // idle workers sleep on their parkers while no source is registered, so wake one;
+            // it takes the driver when it sleeps again. (A coroutine's own worker sees the
+            // registration when it next sleeps.)
+            sched.notify_work();
+        }
+        Ok(reg)
     }
 
     /// Runs `op` until it does not fail with `WouldBlock`, waiting for `dir` in between
@@ -323,15 +332,17 @@ impl<T: AsRawFd> IoSource<T> {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     reg.scheduled.clear(snap, dir);
                     let mut keys = self.async_keys.lock();
-                    if let Some(old) = keys[slot].take() {
-                        reg.scheduled.cancel(dir, old);
-                    }
+                    // The replaced waker is dropped after the locks (user code).
+                    let _old = keys[slot]
+                        .take()
+                        .and_then(|old| reg.scheduled.cancel(dir, old));
                     // R3: `None`: an event came meanwhile; try again.
                     if let Some(key) = reg
                         .scheduled
                         .register(dir, IoWaiter::Waker(cx.waker().clone()))
                     {
                         keys[slot] = Some(key);
+                        drop(keys);
                         return std::task::Poll::Pending;
                     }
                 }
