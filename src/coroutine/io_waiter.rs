@@ -12,6 +12,9 @@ pub(crate) enum IoWaiter {
     /// A coroutine parked in a blocking call (woken with the scheduler's `wake_owned`).
     Task(TaskRef),
     /// A future's waker (woken with `Waker::wake`); only the async I/O traits make these.
-    #[cfg_attr(not(any(feature = "futures-io", feature = "tokio")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "futures-io", feature = "tokio", feature = "hyper")),
+        allow(dead_code)
+    )]
     Waker(Waker),
 }

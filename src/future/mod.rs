@@ -17,6 +17,9 @@
 //!   P5). A wake while the future is polled therefore makes the caller poll again, without an
 //!   unpark.
 
+#[cfg(feature = "hyper")]
+pub mod hyper;
+
 use std::cell::RefCell;
 use std::future::Future;
 use std::mem::ManuallyDrop;

@@ -138,3 +138,73 @@ macro_rules! tokio_impls {
 
 #[cfg(feature = "tokio")]
 pub(crate) use tokio_impls;
+
+/// Implements hyper 1's `rt::Read` and `rt::Write` for `$ty` and `&$ty` (as
+/// `futures_io_impls`): a connection served or opened by hyper runs on weft's driver.
+#[cfg(feature = "hyper")]
+macro_rules! hyper_impls {
+    ($ty:ty) => {
+        $crate::net::async_io::hyper_impls!(@one $ty);
+        $crate::net::async_io::hyper_impls!(@one &$ty);
+    };
+    (@one $ty:ty) => {
+        impl hyper::rt::Read for $ty {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                mut buf: hyper::rt::ReadBufCursor<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                // SAFETY: recv only writes to the slice, never uninitialising a byte.
+                let unfilled = unsafe { buf.as_mut() };
+                match self.inner.poll_recv_uninit(cx, unfilled) {
+                    std::task::Poll::Ready(Ok(n)) => {
+                        // SAFETY: recv initialised the first `n` bytes it returned.
+                        unsafe { buf.advance(n) };
+                        std::task::Poll::Ready(Ok(()))
+                    }
+                    std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
+                    std::task::Poll::Pending => std::task::Poll::Pending,
+                }
+            }
+        }
+
+        impl hyper::rt::Write for $ty {
+            fn poll_write(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &[u8],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.inner.poll_send(cx, buf)
+            }
+
+            fn poll_write_vectored(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                bufs: &[std::io::IoSlice<'_>],
+            ) -> std::task::Poll<std::io::Result<usize>> {
+                self.inner.poll_send_vectored(cx, bufs)
+            }
+
+            fn is_write_vectored(&self) -> bool {
+                true
+            }
+
+            fn poll_flush(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(Ok(()))
+            }
+
+            fn poll_shutdown(
+                self: std::pin::Pin<&mut Self>,
+                _cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                std::task::Poll::Ready(self.shutdown(std::net::Shutdown::Write))
+            }
+        }
+    };
+}
+
+#[cfg(feature = "hyper")]
+pub(crate) use hyper_impls;

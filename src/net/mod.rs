@@ -158,7 +158,7 @@ pub(crate) fn restore_kept_mode<T>(
     }
 }
 
-#[cfg(any(feature = "futures-io", feature = "tokio"))]
+#[cfg(any(feature = "futures-io", feature = "tokio", feature = "hyper"))]
 pub(crate) mod async_io;
 pub(crate) mod dgram_sys;
 mod lookup;

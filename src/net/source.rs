@@ -50,7 +50,10 @@ pub(crate) struct IoSource<T: AsRawFd> {
     timeouts: Arc<Timeouts>,
     /// IO7: the waker entry a future's poll left for each direction (read, write), replaced by
     /// the next poll, so that repeated polls without an event leave one entry, not many.
-    #[cfg_attr(not(any(feature = "futures-io", feature = "tokio")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "futures-io", feature = "tokio", feature = "hyper")),
+        allow(dead_code)
+    )]
     async_keys: Mutex<[Option<u64>; 2]>,
 }
 
@@ -311,7 +314,10 @@ impl<T: AsRawFd> IoSource<T> {
     /// registered for `dir` with the driver (replacing the one an earlier poll left). The
     /// socket's timeouts do not apply (a future's caller times it out). Works in and out of
     /// coroutines: the driver is polled by the runtime's workers.
-    #[cfg_attr(not(any(feature = "futures-io", feature = "tokio")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "futures-io", feature = "tokio", feature = "hyper")),
+        allow(dead_code)
+    )]
     pub(crate) fn poll_io<R>(
         &self,
         dir: Direction,
@@ -363,6 +369,18 @@ impl<T: AsRawFd> IoSource<T> {
         })
     }
 
+    /// IO7: `recv` into possibly uninitialised memory as a future's poll (hyper's reads).
+    #[cfg(feature = "hyper")]
+    pub(crate) fn poll_recv_uninit(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [std::mem::MaybeUninit<u8>],
+    ) -> std::task::Poll<io::Result<usize>> {
+        self.poll_io(Direction::Read, cx, |s| {
+            super::stream_sys::recv_uninit(s.as_raw_fd(), buf)
+        })
+    }
+
     /// IO7: vectored `recv` as a future's poll.
     #[cfg(feature = "futures-io")]
     pub(crate) fn poll_recv_vectored(
@@ -376,7 +394,7 @@ impl<T: AsRawFd> IoSource<T> {
     }
 
     /// IO7: `send` as a future's poll.
-    #[cfg(any(feature = "futures-io", feature = "tokio"))]
+    #[cfg(any(feature = "futures-io", feature = "tokio", feature = "hyper"))]
     pub(crate) fn poll_send(
         &self,
         cx: &mut std::task::Context<'_>,
@@ -388,7 +406,7 @@ impl<T: AsRawFd> IoSource<T> {
     }
 
     /// IO7: vectored `send` as a future's poll.
-    #[cfg(any(feature = "futures-io", feature = "tokio"))]
+    #[cfg(any(feature = "futures-io", feature = "tokio", feature = "hyper"))]
     pub(crate) fn poll_send_vectored(
         &self,
         cx: &mut std::task::Context<'_>,

@@ -30,6 +30,14 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [u8], peek: bool) -> io::Result<usize> {
     check(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) })
 }
 
+/// `recv(2)` with `MSG_DONTWAIT` into memory that may be uninitialised (hyper's read buffers).
+#[cfg(feature = "hyper")]
+pub(crate) fn recv_uninit(fd: RawFd, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call; the kernel
+    // only writes to it (what it writes is initialised).
+    check(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) })
+}
+
 /// `send(2)` with `MSG_DONTWAIT | MSG_NOSIGNAL` (std's sends pass `MSG_NOSIGNAL` too: a
 /// closed peer is an `EPIPE` error, not a signal).
 pub(crate) fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {

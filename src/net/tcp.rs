@@ -373,3 +373,5 @@ super::fd_conversions!(TcpStream, net::TcpStream, keep_mode);
 super::async_io::futures_io_impls!(TcpStream);
 #[cfg(feature = "tokio")]
 super::async_io::tokio_impls!(TcpStream);
+#[cfg(feature = "hyper")]
+super::async_io::hyper_impls!(TcpStream);

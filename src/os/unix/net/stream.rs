@@ -227,3 +227,5 @@ crate::net::fd_conversions!(UnixStream, net::UnixStream, keep_mode);
 crate::net::async_io::futures_io_impls!(UnixStream);
 #[cfg(feature = "tokio")]
 crate::net::async_io::tokio_impls!(UnixStream);
+#[cfg(feature = "hyper")]
+crate::net::async_io::hyper_impls!(UnixStream);
