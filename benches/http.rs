@@ -9,6 +9,10 @@
 //!   current-thread runtime;
 //! - `hyper`: hyper 1's HTTP/1 server (`http1::Builder`, `TokioIo`, `service_fn`) on a
 //!   current-thread runtime, with the `date` header turned off so that its bytes match;
+//! - `hyper-mt1`: the same on tokio's multi-thread runtime with one worker;
+//! - `weft-hyper` (only with `cargo bench --features hyper`): the same hyper service on weft,
+//!   one worker, a coroutine per connection running hyper's connection future with
+//!   `weft::future::block_on` over weft's `TcpStream` (issue 17);
 //! - `std`: `std::net`, one OS thread per connection;
 //! - `weft-example`: the full server of `examples/http_server.rs` (httparse, limits, read
 //!   timeout), when its release binary has been built (`cargo build --release --example
@@ -103,6 +107,14 @@ const SERVERS: &[Server] = &[
         label: "tokio + hyper",
     },
     Server {
+        name: "hyper-mt1",
+        label: "tokio mt 1 worker + hyper",
+    },
+    Server {
+        name: "weft-hyper",
+        label: "hyper on weft, 1 worker",
+    },
+    Server {
         name: "std",
         label: "std threads",
     },
@@ -155,6 +167,8 @@ fn main() {
         .iter()
         .copied()
         .filter(|s| s.name != "weft-example" || (EXAMPLE_ARGS.is_some() && example.is_some()))
+        // hyper on weft needs weft's `hyper` feature (`cargo bench --features hyper`).
+        .filter(|s| s.name != "weft-hyper" || cfg!(feature = "hyper"))
         .collect();
     let wanted = |id: &str| filters.is_empty() || filters.iter().any(|f| id.contains(f));
 
@@ -241,6 +255,9 @@ fn serve(name: &str, addr: SocketAddr) -> ! {
         "weft" => serve_weft(addr),
         "tokio" => serve_tokio(addr, false),
         "hyper" => serve_tokio(addr, true),
+        "hyper-mt1" => serve_hyper_mt1(addr),
+        #[cfg(feature = "hyper")]
+        "weft-hyper" => serve_weft_hyper(addr),
         "std" => serve_std(addr),
         _ => panic!("unknown server {name:?}"),
     }
@@ -409,6 +426,66 @@ async fn serve_conn_async(mut conn: tokio::net::TcpStream) {
             }
         }
     }
+}
+
+/// hyper on tokio's multi-thread runtime with one worker (issue 17's second peer).
+fn serve_hyper_mt1(addr: SocketAddr) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_io()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
+        loop {
+            if let Ok((conn, _)) = listener.accept().await {
+                conn.set_nodelay(true).expect("nodelay");
+                tokio::spawn(serve_hyper(conn));
+            }
+        }
+    });
+}
+
+/// hyper's server on weft (feature `hyper`): one worker, a coroutine per connection running
+/// hyper's connection future with `block_on`, the same service as `serve_hyper`.
+#[cfg(feature = "hyper")]
+fn serve_weft_hyper(addr: SocketAddr) {
+    use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+    weft::runtime::Builder::new()
+        .workers(1)
+        .init()
+        .expect("the weft runtime starts here");
+    let listener = weft::net::TcpListener::bind(addr).expect("bind");
+    weft::go!(move || {
+        loop {
+            match listener.accept() {
+                Ok((conn, _)) => {
+                    conn.set_nodelay(true).expect("nodelay");
+                    weft::go!(move || {
+                        let service = hyper::service::service_fn(
+                            |_request: hyper::Request<hyper::body::Incoming>| {
+                                let mut response =
+                                    hyper::Response::new(http_body_util::Full::new(BODY));
+                                let headers = response.headers_mut();
+                                headers
+                                    .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+                                headers.insert(CONTENT_LENGTH, HeaderValue::from(BODY.len()));
+                                async move { Ok::<_, std::convert::Infallible>(response) }
+                            },
+                        );
+                        let _ = weft::future::block_on(
+                            hyper::server::conn::http1::Builder::new()
+                                .auto_date_header(false)
+                                .serve_connection(conn, service),
+                        );
+                    });
+                }
+                Err(e) => accept_failed(e, weft::thread::sleep),
+            }
+        }
+    })
+    .join()
+    .expect("the accept loop does not panic");
 }
 
 async fn serve_hyper(conn: tokio::net::TcpStream) {
