@@ -34,8 +34,9 @@ where
     }
 }
 
-/// hyper's timer on weft's sleeps: each armed sleep is a coroutine that sleeps until the
-/// deadline, then wakes the waiting task. `Copy`, `Send + Sync`.
+/// hyper's timer on weft's sleeps: each armed sleep is a coroutine that waits until the
+/// deadline (or until the sleep is dropped, which ends it at once), then wakes the waiting
+/// task. `Copy`, `Send + Sync`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Timer;
 
@@ -53,22 +54,26 @@ impl hyper::rt::Timer for Timer {
 #[derive(Debug, Default)]
 struct Shared {
     fired: AtomicBool,
+    /// The sleep was dropped: its coroutine ends without waiting for the deadline.
+    dropped: AtomicBool,
     waker: Mutex<Option<Waker>>,
 }
 
 /// A sleep until `deadline` (`None`: for ever): pending until then; the coroutine that
-/// sleeps for it starts at the first poll.
+/// waits for it starts at the first poll and ends when it fires or the sleep is dropped (so
+/// hyper's per-request timeouts, armed and dropped at every request, leave no coroutine
+/// behind).
 #[derive(Debug)]
 struct Sleep {
     deadline: Option<Instant>,
-    shared: Option<Arc<Shared>>,
+    armed: Option<(Arc<Shared>, crate::thread::Thread)>,
 }
 
 impl Sleep {
     fn until(deadline: Option<Instant>) -> Sleep {
         Sleep {
             deadline,
-            shared: None,
+            armed: None,
         }
     }
 }
@@ -83,21 +88,28 @@ impl Future for Sleep {
         if Instant::now() >= deadline {
             return Poll::Ready(());
         }
-        let shared = self
-            .shared
-            .get_or_insert_with(|| {
-                let shared = Arc::new(Shared::default());
-                let s = shared.clone();
-                crate::go!(move || {
-                    crate::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-                    s.fired.store(true, Ordering::Release);
-                    if let Some(waker) = s.waker.lock().take() {
-                        waker.wake();
+        let (shared, _) = self.armed.get_or_insert_with(|| {
+            let shared = Arc::new(Shared::default());
+            let s = shared.clone();
+            let sleeper = crate::go!(move || {
+                loop {
+                    let now = Instant::now();
+                    if s.dropped.load(Ordering::Acquire) {
+                        return;
                     }
-                });
-                shared
-            })
-            .clone();
+                    if now >= deadline {
+                        break;
+                    }
+                    // Unparked early by the sleep's drop.
+                    crate::thread::park_timeout(deadline - now);
+                }
+                s.fired.store(true, Ordering::Release);
+                if let Some(waker) = s.waker.lock().take() {
+                    waker.wake();
+                }
+            });
+            (shared, sleeper.thread().clone())
+        });
         // The waker first, then the flag: a coroutine that fires in between finds the waker.
         *shared.waker.lock() = Some(cx.waker().clone());
         if shared.fired.load(Ordering::Acquire) {
@@ -106,5 +118,17 @@ impl Future for Sleep {
         Poll::Pending
     }
 }
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some((shared, sleeper)) = self.armed.take() {
+            shared.dropped.store(true, Ordering::Release);
+            sleeper.unpark();
+        }
+    }
+}
+
+// Nothing in a `Sleep` points into itself: moving it is fine (its `Thread` is a handle).
+impl Unpin for Sleep {}
 
 impl hyper::rt::Sleep for Sleep {}
