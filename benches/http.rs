@@ -265,6 +265,12 @@ fn serve(name: &str, addr: SocketAddr) -> ! {
 }
 
 fn serve_weft(addr: SocketAddr) {
+    serve_weft_with(addr, serve_conn);
+}
+
+/// A weft runtime with one worker, and an accept loop (a coroutine) that hands each
+/// connection to `serve` on a coroutine of its own.
+fn serve_weft_with(addr: SocketAddr, serve: fn(weft::net::TcpStream)) {
     weft::runtime::Builder::new()
         .workers(1)
         .init()
@@ -275,7 +281,7 @@ fn serve_weft(addr: SocketAddr) {
             match listener.accept() {
                 Ok((conn, _)) => {
                     conn.set_nodelay(true).expect("nodelay");
-                    weft::go!(move || serve_conn(conn));
+                    weft::go!(move || serve(conn));
                 }
                 Err(e) => accept_failed(e, weft::thread::sleep),
             }
@@ -450,53 +456,31 @@ fn serve_hyper_mt1(addr: SocketAddr) {
 /// hyper's connection future with `block_on`, the same service as `serve_hyper`.
 #[cfg(feature = "hyper")]
 fn serve_weft_hyper(addr: SocketAddr) {
+    serve_weft_with(addr, |conn| {
+        let service = hyper::service::service_fn(hello);
+        // An error is a client that went away mid-request: the connection just ends.
+        let _ = weft::future::block_on(
+            hyper::server::conn::http1::Builder::new()
+                .auto_date_header(false)
+                .serve_connection(conn, service),
+        );
+    });
+}
+
+/// The hyper servers' service: [`RESPONSE`]'s headers and body.
+async fn hello(
+    _request: hyper::Request<hyper::body::Incoming>,
+) -> Result<hyper::Response<http_body_util::Full<&'static [u8]>>, std::convert::Infallible> {
     use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-    weft::runtime::Builder::new()
-        .workers(1)
-        .init()
-        .expect("the weft runtime starts here");
-    let listener = weft::net::TcpListener::bind(addr).expect("bind");
-    weft::go!(move || {
-        loop {
-            match listener.accept() {
-                Ok((conn, _)) => {
-                    conn.set_nodelay(true).expect("nodelay");
-                    weft::go!(move || {
-                        let service = hyper::service::service_fn(
-                            |_request: hyper::Request<hyper::body::Incoming>| {
-                                let mut response =
-                                    hyper::Response::new(http_body_util::Full::new(BODY));
-                                let headers = response.headers_mut();
-                                headers
-                                    .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-                                headers.insert(CONTENT_LENGTH, HeaderValue::from(BODY.len()));
-                                async move { Ok::<_, std::convert::Infallible>(response) }
-                            },
-                        );
-                        let _ = weft::future::block_on(
-                            hyper::server::conn::http1::Builder::new()
-                                .auto_date_header(false)
-                                .serve_connection(conn, service),
-                        );
-                    });
-                }
-                Err(e) => accept_failed(e, weft::thread::sleep),
-            }
-        }
-    })
-    .join()
-    .expect("the accept loop does not panic");
+    let mut response = hyper::Response::new(http_body_util::Full::new(BODY));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(BODY.len()));
+    Ok(response)
 }
 
 async fn serve_hyper(conn: tokio::net::TcpStream) {
-    use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
-    let service = hyper::service::service_fn(|_request: hyper::Request<hyper::body::Incoming>| {
-        let mut response = hyper::Response::new(http_body_util::Full::new(BODY));
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        headers.insert(CONTENT_LENGTH, HeaderValue::from(BODY.len()));
-        async move { Ok::<_, std::convert::Infallible>(response) }
-    });
+    let service = hyper::service::service_fn(hello);
     // An error is a client that went away mid-request: the connection just ends.
     let _ = hyper::server::conn::http1::Builder::new()
         .auto_date_header(false)
