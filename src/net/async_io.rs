@@ -69,36 +69,13 @@ macro_rules! futures_io_impls {
 #[cfg(feature = "futures-io")]
 pub(crate) use futures_io_impls;
 
-/// Implements tokio's I/O traits for `$ty` and `&$ty` (as `futures_io_impls`).
-#[cfg(feature = "tokio")]
-macro_rules! tokio_impls {
-    ($ty:ty) => {
-        $crate::net::async_io::tokio_impls!(@one $ty);
-        $crate::net::async_io::tokio_impls!(@one &$ty);
-    };
-    (@one $ty:ty) => {
-        impl tokio::io::AsyncRead for $ty {
-            fn poll_read(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &mut tokio::io::ReadBuf<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                // The unfilled part, initialised (`ReadBuf` remembers what it initialised, so
-                // a buffer is zeroed once, not at every read).
-                let unfilled = buf.initialize_unfilled();
-                let read = self.inner.poll_recv(cx, unfilled);
-                match read {
-                    std::task::Poll::Ready(Ok(n)) => {
-                        buf.advance(n);
-                        std::task::Poll::Ready(Ok(()))
-                    }
-                    std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
-                    std::task::Poll::Pending => std::task::Poll::Pending,
-                }
-            }
-        }
-
-        impl tokio::io::AsyncWrite for $ty {
+/// Implements a write trait whose methods are tokio's `AsyncWrite`'s (`poll_write`,
+/// `poll_write_vectored`, `is_write_vectored`, `poll_flush`, `poll_shutdown`: tokio's own and
+/// hyper 1's `rt::Write` share them) for `$ty`, through its `IoSource`.
+#[cfg(any(feature = "tokio", feature = "hyper"))]
+macro_rules! shutdown_write_impl {
+    ($trait:path, $ty:ty) => {
+        impl $trait for $ty {
             fn poll_write(
                 self: std::pin::Pin<&mut Self>,
                 cx: &mut std::task::Context<'_>,
@@ -136,6 +113,35 @@ macro_rules! tokio_impls {
     };
 }
 
+#[cfg(any(feature = "tokio", feature = "hyper"))]
+pub(crate) use shutdown_write_impl;
+
+/// Implements tokio's I/O traits for `$ty` and `&$ty` (as `futures_io_impls`).
+#[cfg(feature = "tokio")]
+macro_rules! tokio_impls {
+    ($ty:ty) => {
+        $crate::net::async_io::tokio_impls!(@one $ty);
+        $crate::net::async_io::tokio_impls!(@one &$ty);
+    };
+    (@one $ty:ty) => {
+        impl tokio::io::AsyncRead for $ty {
+            fn poll_read(
+                self: std::pin::Pin<&mut Self>,
+                cx: &mut std::task::Context<'_>,
+                buf: &mut tokio::io::ReadBuf<'_>,
+            ) -> std::task::Poll<std::io::Result<()>> {
+                // The unfilled part, initialised (`ReadBuf` remembers what it initialised, so
+                // a buffer is zeroed once, not at every read).
+                let unfilled = buf.initialize_unfilled();
+                let read = self.inner.poll_recv(cx, unfilled);
+                read.map_ok(|n| buf.advance(n))
+            }
+        }
+
+        $crate::net::async_io::shutdown_write_impl!(tokio::io::AsyncWrite, $ty);
+    };
+}
+
 #[cfg(feature = "tokio")]
 pub(crate) use tokio_impls;
 
@@ -156,53 +162,13 @@ macro_rules! hyper_impls {
             ) -> std::task::Poll<std::io::Result<()>> {
                 // SAFETY: recv only writes to the slice, never uninitialising a byte.
                 let unfilled = unsafe { buf.as_mut() };
-                match self.inner.poll_recv_uninit(cx, unfilled) {
-                    std::task::Poll::Ready(Ok(n)) => {
-                        // SAFETY: recv initialised the first `n` bytes it returned.
-                        unsafe { buf.advance(n) };
-                        std::task::Poll::Ready(Ok(()))
-                    }
-                    std::task::Poll::Ready(Err(e)) => std::task::Poll::Ready(Err(e)),
-                    std::task::Poll::Pending => std::task::Poll::Pending,
-                }
+                let read = self.inner.poll_recv_uninit(cx, unfilled);
+                // SAFETY: recv initialised the first `n` bytes it returned.
+                read.map_ok(|n| unsafe { buf.advance(n) })
             }
         }
 
-        impl hyper::rt::Write for $ty {
-            fn poll_write(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                buf: &[u8],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                self.inner.poll_send(cx, buf)
-            }
-
-            fn poll_write_vectored(
-                self: std::pin::Pin<&mut Self>,
-                cx: &mut std::task::Context<'_>,
-                bufs: &[std::io::IoSlice<'_>],
-            ) -> std::task::Poll<std::io::Result<usize>> {
-                self.inner.poll_send_vectored(cx, bufs)
-            }
-
-            fn is_write_vectored(&self) -> bool {
-                true
-            }
-
-            fn poll_flush(
-                self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(Ok(()))
-            }
-
-            fn poll_shutdown(
-                self: std::pin::Pin<&mut Self>,
-                _cx: &mut std::task::Context<'_>,
-            ) -> std::task::Poll<std::io::Result<()>> {
-                std::task::Poll::Ready(self.shutdown(std::net::Shutdown::Write))
-            }
-        }
+        $crate::net::async_io::shutdown_write_impl!(hyper::rt::Write, $ty);
     };
 }
 
