@@ -253,9 +253,9 @@ fn main() {
 fn serve(name: &str, addr: SocketAddr) -> ! {
     match name {
         "weft" => serve_weft(addr),
-        "tokio" => serve_tokio(addr, false),
-        "hyper" => serve_tokio(addr, true),
-        "hyper-mt1" => serve_hyper_mt1(addr),
+        "tokio" => serve_tokio(addr, false, false),
+        "hyper" => serve_tokio(addr, true, false),
+        "hyper-mt1" => serve_tokio(addr, true, true),
         #[cfg(feature = "hyper")]
         "weft-hyper" => serve_weft_hyper(addr),
         "std" => serve_std(addr),
@@ -304,11 +304,17 @@ fn serve_std(addr: SocketAddr) {
     }
 }
 
-fn serve_tokio(addr: SocketAddr, hyper: bool) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .expect("tokio runtime");
+/// The tokio servers: hand-rolled or hyper, on a current-thread runtime or (`multi_thread`,
+/// issue 17's second hyper peer) on the multi-thread runtime with one worker.
+fn serve_tokio(addr: SocketAddr, hyper: bool, multi_thread: bool) {
+    let mut builder = if multi_thread {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(1);
+        b
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let rt = builder.enable_io().build().expect("tokio runtime");
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         loop {
@@ -432,24 +438,6 @@ async fn serve_conn_async(mut conn: tokio::net::TcpStream) {
             }
         }
     }
-}
-
-/// hyper on tokio's multi-thread runtime with one worker (issue 17's second peer).
-fn serve_hyper_mt1(addr: SocketAddr) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_io()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async {
-        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
-        loop {
-            if let Ok((conn, _)) = listener.accept().await {
-                conn.set_nodelay(true).expect("nodelay");
-                tokio::spawn(serve_hyper(conn));
-            }
-        }
-    });
 }
 
 /// hyper's server on weft (feature `hyper`): one worker, a coroutine per connection running
