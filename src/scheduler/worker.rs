@@ -544,11 +544,7 @@ impl Core {
         if sched.has_stealable_work() {
             sched.notify_work();
         }
-        let deadline = self.timers.borrow_mut().next_deadline();
-        // DL1: the deadlock check reads this while every worker sleeps.
-        self.remote
-            .timed_sleep
-            .store(deadline.is_some(), Ordering::SeqCst);
+        let deadline = self.sleep_deadline();
         match sched.driver.try_lock() {
             // D1: this worker waits for I/O too; an unpark writes the driver's waker.
             Some(mut driver) => {
@@ -585,12 +581,19 @@ impl Core {
     /// timer, or until a wake for one of its coroutines, a placement that raced its
     /// retirement, or sysmon unparks it.
     fn sleep_retired(&self) {
+        let deadline = self.sleep_deadline();
+        self.remote.parker.park(deadline);
+        self.answer_dump();
+    }
+
+    /// The earliest timer's deadline, for a sleep; published for the deadlock check, which
+    /// reads it while every worker sleeps (DL1).
+    fn sleep_deadline(&self) -> Option<Instant> {
         let deadline = self.timers.borrow_mut().next_deadline();
         self.remote
             .timed_sleep
             .store(deadline.is_some(), Ordering::SeqCst);
-        self.remote.parker.park(deadline);
-        self.answer_dump();
+        deadline
     }
 
     /// DU4: `task` is committed to start here: listed until its body returns.
