@@ -1,7 +1,7 @@
 //! Loom models of the readiness protocol of one registered I/O source (io/readiness.rs, R1–R5)
 //! and of the wait loops that use it (`IoSource::do_io` and `do_io_stream`, net/source.rs).
 //!
-//! `src/io/readiness.rs` is compiled here as it is, against a loom facade of the shape of
+//! `src/reactor/readiness.rs` is compiled here as it is, against a loom facade of the shape of
 //! `src/loom.rs`. What loom cannot run is replaced:
 //! - the socket = loom atomics standing for the kernel's state: `data` (units that a read can
 //!   take) and `space` (a write can go through). A system call is one atomic step on them, and
@@ -76,7 +76,7 @@ mod loom {
     }
 }
 
-#[path = "../src/io/readiness.rs"]
+#[path = "../src/reactor/readiness.rs"]
 mod readiness;
 
 use ::loom::sync::Arc;

@@ -1,4 +1,4 @@
-//! Who waits for a socket's readiness (the I/O driver's waiter type, io/readiness.rs): a
+//! Who waits for a socket's readiness (the I/O driver's waiter type, reactor/readiness.rs): a
 //! coroutine parked in a blocking call, or the `Waker` of a future polled through weft's async
 //! I/O traits (net/source.rs `poll_io`). The scheduler's poller wakes either (`wake_io`).
 

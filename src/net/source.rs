@@ -34,8 +34,8 @@ use mio::Token;
 use parking_lot::Mutex;
 
 use crate::coroutine::{IoWaiter, current};
-use crate::io::{Direction, Driver, ScheduledIo};
 use crate::park;
+use crate::reactor::{Direction, Driver, ScheduledIo};
 
 /// A descriptor of type `T` (a std socket whose operations never block, IO3), registered with the
 /// runtime's driver the first time a coroutine has to wait for it (IO4). `Sync` when `T` is:

@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use super::{IoSource, stream_sys};
-use crate::io::Direction;
+use crate::reactor::Direction;
 
 use super::{connect_progress, each_addr, restore_kept_mode, restore_mode};
 

@@ -5,7 +5,7 @@ use std::net::{self, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use super::{IoSource, dgram_sys};
-use crate::io::Direction;
+use crate::reactor::Direction;
 
 use super::{each_addr, restore_kept_mode};
 

@@ -42,8 +42,8 @@ use crossbeam_deque::{Injector, Stealer, Worker};
 use parking_lot::Mutex;
 
 use crate::coroutine::{IoWaiter, Task, TaskRef, Wake};
-use crate::io::Driver;
 use crate::parker::OsParker;
+use crate::reactor::Driver;
 use crate::stack::{SlabStack, StackGuard, StackPool};
 use idle::Idle;
 use slot::Slot;

@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{SocketAddr, restore_mode};
-use crate::io::Direction;
 use crate::net::IoSource;
+use crate::reactor::Direction;
 
 /// A Unix domain datagram socket: `std::os::unix::net::UnixDatagram` with the same methods.
 ///

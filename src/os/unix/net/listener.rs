@@ -5,8 +5,8 @@ use std::os::unix::net;
 use std::path::Path;
 
 use super::{SocketAddr, UnixStream, restore_mode};
-use crate::io::Direction;
 use crate::net::IoSource;
+use crate::reactor::Direction;
 
 /// A Unix domain socket server, listening for connections: `std::os::unix::net::UnixListener`
 /// with the same methods.

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::SocketAddr;
-use crate::io::Direction;
 use crate::net::{IoSource, stream_sys};
 use crate::net::{connect_progress, restore_kept_mode};
+use crate::reactor::Direction;
 
 /// The first pause before retrying a connect refused for a full backlog; it doubles up to
 /// [`MAX_BACKLOG_PAUSE`].
