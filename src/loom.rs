@@ -1,7 +1,7 @@
 //! The one door to the concurrency primitives used by the protocol files.
 //!
 //! Files that hold a parking or wake-up protocol (`coroutine/state.rs`, `coroutine/token.rs`,
-//! `scheduler/idle.rs`) import atomics and locks only from here. The loom models in
+//! `scheduler/idle.rs`, `future/signal.rs`) import atomics and locks only from here. The loom models in
 //! `tests/loom_*.rs` compile those very files with `#[path]` against a facade of the same shape
 //! whose types come from loom, so the models check the code the runtime runs (arch/testing.md).
 

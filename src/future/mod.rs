@@ -10,34 +10,34 @@
 //! is kept per OS thread for the last caller on it (a coroutine or the thread itself), so
 //! repeated calls by one caller allocate nothing.
 //!
-//! - FU1: no wake is lost: a wake sets `notified`, then unparks the caller if `parked` is set;
-//!   the caller clears `notified` before each poll, and after a `Pending` sets `parked`, then
-//!   parks only while `notified` is clear (all four SeqCst: of a waker and a caller that race,
-//!   one sees the other's store). A park returns at once for an unpark that came first (P3,
-//!   P5). A wake while the future is polled therefore makes the caller poll again, without an
-//!   unpark.
+//! - FU1: no wake is lost: a wake sets `NOTIFIED` and unparks the caller if it found `PARKED`
+//!   set and `NOTIFIED` clear; the caller clears `NOTIFIED` before each poll, and after a
+//!   `Pending` sets `PARKED` and parks only if `NOTIFIED` was clear then (and again after each
+//!   wake-up). Both flags are one atomic word, so its modification order alone decides which
+//!   of a racing waker and caller saw the other (src/future/signal.rs, loom model
+//!   tests/loom_future.rs). A park returns at once for an unpark that came first (P3, P5). A
+//!   wake while the future is polled therefore makes the caller poll again, without an unpark.
 
 #[cfg(feature = "hyper")]
 pub mod hyper;
+mod signal;
 
 use std::cell::RefCell;
 use std::future::Future;
 use std::mem::ManuallyDrop;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 
 use crate::coroutine::current;
 use crate::park::{self, Unparker, Wait};
+use signal::Flags;
 
 /// The waker behind a `block_on` call.
 #[derive(Debug)]
 struct Signal {
-    /// FU1: a wake came since the caller last looked.
-    notified: AtomicBool,
-    /// FU1: the caller is about to park, or parked (a wake must unpark it).
-    parked: AtomicBool,
+    /// FU1's flags.
+    flags: Flags,
     /// The caller: its coroutine or its OS thread.
     caller: Unparker,
     /// The caller's task address, null for an OS thread (the key of the per-thread cache; the
@@ -51,10 +51,9 @@ unsafe impl Send for Signal {}
 unsafe impl Sync for Signal {}
 
 impl Signal {
-    /// FU1: records the wake; unparks the caller only if it parks (a wake during the poll
-    /// needs no unpark: the caller looks at `notified` before it parks).
+    /// FU1: records the wake; unparks the caller only if it parks.
     fn wake(&self) {
-        if !self.notified.swap(true, Ordering::SeqCst) && self.parked.load(Ordering::SeqCst) {
+        if self.flags.wake() {
             self.caller.clone().unpark();
         }
     }
@@ -110,8 +109,7 @@ fn take_signal() -> Arc<Signal> {
         .flatten();
     cached.unwrap_or_else(|| {
         Arc::new(Signal {
-            notified: AtomicBool::new(false),
-            parked: AtomicBool::new(false),
+            flags: Flags::new(),
             caller: park::current(),
             key,
         })
@@ -150,20 +148,17 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
     });
     let mut cx = Context::from_waker(&waker);
     let out = loop {
-        // FU1: cleared before the poll, so a wake during it is seen after it; a
-        // read-modify-write, so that the poll sees what every waker so far published, even
-        // one whose swap found the flag already set (P9's rule).
-        signal.notified.swap(false, Ordering::SeqCst);
+        signal.flags.before_poll();
         if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
             break out;
         }
-        // FU1: `parked` before the look at `notified`; a waker sets `notified` before it looks
-        // at `parked` (both SeqCst): one of the two sees the other.
-        signal.parked.store(true, Ordering::SeqCst);
-        while !signal.notified.load(Ordering::SeqCst) {
+        if signal.flags.begin_park() {
             park::park(None, Wait::BlockOn);
+            while signal.flags.must_park() {
+                park::park(None, Wait::BlockOn);
+            }
         }
-        signal.parked.store(false, Ordering::SeqCst);
+        signal.flags.end_park();
     };
     give_back(signal);
     out
