@@ -1,6 +1,7 @@
 //! hyper 1 on weft (feature `hyper`): an `rt::Executor` that runs each future hyper hands it
 //! on a coroutine of its own (with `block_on`, so that blocking weft calls inside it park only
-//! that coroutine), and an `rt::Timer` whose sleeps are weft sleeps. weft's TCP and Unix
+//! that coroutine), and an `rt::Timer` whose sleeps are entries in one deadline heap served by
+//! a timer thread (future/deadlines.rs). weft's TCP and Unix
 //! streams implement hyper's `rt::Read`/`rt::Write` (net/async_io.rs).
 //!
 //! ```no_run
@@ -12,11 +13,10 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use super::deadlines;
 
 /// Runs each future on a new coroutine (`weft::go!` + `block_on`). `Copy`, `Send + Sync`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -34,9 +34,9 @@ where
     }
 }
 
-/// hyper's timer on weft's sleeps: each armed sleep is a coroutine that waits until the
-/// deadline (or until the sleep is dropped, which ends it at once), then wakes the waiting
-/// task. `Copy`, `Send + Sync`.
+/// hyper's timer: each armed sleep is an entry in one deadline heap served by a timer thread
+/// of weft's (arming is a push, dropping a flag: no coroutine or thread per sleep; FU2).
+/// `Copy`, `Send + Sync`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Timer;
 
@@ -50,23 +50,13 @@ impl hyper::rt::Timer for Timer {
     }
 }
 
-/// What a sleep and its coroutine share.
-#[derive(Debug, Default)]
-struct Shared {
-    fired: AtomicBool,
-    /// The sleep was dropped: its coroutine ends without waiting for the deadline.
-    dropped: AtomicBool,
-    waker: Mutex<Option<Waker>>,
-}
-
-/// A sleep until `deadline` (`None`: for ever): pending until then; the coroutine that
-/// waits for it starts at the first poll and ends when it fires or the sleep is dropped (so
-/// hyper's per-request timeouts, armed and dropped at every request, leave no coroutine
-/// behind).
+/// A sleep until `deadline` (`None`: for ever): pending until then. Armed at its first
+/// pending poll; dropping it cancels the entry (hyper arms and drops a header timeout at every
+/// request).
 #[derive(Debug)]
 struct Sleep {
     deadline: Option<Instant>,
-    armed: Option<(Arc<Shared>, crate::thread::Thread)>,
+    armed: Option<Arc<deadlines::Entry>>,
 }
 
 impl Sleep {
@@ -85,50 +75,32 @@ impl Future for Sleep {
         let Some(deadline) = self.deadline else {
             return Poll::Pending;
         };
-        if Instant::now() >= deadline {
-            return Poll::Ready(());
-        }
-        let (shared, _) = self.armed.get_or_insert_with(|| {
-            let shared = Arc::new(Shared::default());
-            let s = shared.clone();
-            let sleeper = crate::go!(move || {
-                loop {
-                    let now = Instant::now();
-                    if s.dropped.load(Ordering::Acquire) {
-                        return;
-                    }
-                    if now >= deadline {
-                        break;
-                    }
-                    // Unparked early by the sleep's drop.
-                    crate::thread::park_timeout(deadline - now);
+        let entry = match &self.armed {
+            Some(entry) => entry,
+            None => {
+                if Instant::now() >= deadline {
+                    return Poll::Ready(());
                 }
-                s.fired.store(true, Ordering::Release);
-                if let Some(waker) = s.waker.lock().take() {
-                    waker.wake();
-                }
-            });
-            (shared, sleeper.thread().clone())
-        });
-        // The waker first, then the flag: a coroutine that fires in between finds the waker.
-        *shared.waker.lock() = Some(cx.waker().clone());
-        if shared.fired.load(Ordering::Acquire) {
-            return Poll::Ready(());
+                self.armed.insert(deadlines::arm(deadline))
+            }
+        };
+        if entry.poll_fired(cx.waker()) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
         }
-        Poll::Pending
     }
 }
 
 impl Drop for Sleep {
     fn drop(&mut self) {
-        if let Some((shared, sleeper)) = self.armed.take() {
-            shared.dropped.store(true, Ordering::Release);
-            sleeper.unpark();
+        if let Some(entry) = self.armed.take() {
+            deadlines::cancel(&entry);
         }
     }
 }
 
-// Nothing in a `Sleep` points into itself: moving it is fine (its `Thread` is a handle).
+// Nothing in a `Sleep` points into itself: moving it is fine.
 impl Unpin for Sleep {}
 
 impl hyper::rt::Sleep for Sleep {}

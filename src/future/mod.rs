@@ -19,6 +19,8 @@
 //!   wake while the future is polled therefore makes the caller poll again, without an unpark.
 
 #[cfg(feature = "hyper")]
+mod deadlines;
+#[cfg(feature = "hyper")]
 pub mod hyper;
 mod signal;
 
