@@ -300,6 +300,16 @@ impl<T: AsRawFd> IoSource<T> {
         )
     }
 
+    /// [`do_io`](Self::do_io) with no timeout, for descriptors that are not sockets (a child
+    /// process's pipes and pidfd, process/): their socket timeouts cannot be asked for.
+    pub(crate) fn do_io_untimed<R>(
+        &self,
+        dir: Direction,
+        op: impl FnMut(&T) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.wait_loop(dir, false, || Ok(None), None::<fn(&R) -> bool>, op)
+    }
+
     /// [`do_io`](Self::do_io) bounded by `timeout` instead of the socket's (accept, connect).
     pub(crate) fn do_io_within<R>(
         &self,
