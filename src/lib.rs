@@ -36,6 +36,7 @@ struct ReadmeDoctests;
 pub mod chan;
 mod coroutine;
 mod fatal;
+pub mod fs;
 pub mod future;
 pub mod io;
 mod loom;

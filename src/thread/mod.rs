@@ -14,6 +14,7 @@
 //! ```
 
 mod blocking;
+mod borrowed;
 mod builder;
 mod handle;
 mod join;
@@ -26,6 +27,7 @@ use std::time::{Duration, Instant};
 pub use crate::coroutine::ThreadId;
 pub use blocking::spawn_blocking;
 pub(crate) use blocking::try_spawn_blocking;
+pub(crate) use borrowed::run_borrowed;
 pub use builder::Builder;
 pub use handle::Thread;
 pub use join::{JoinHandle, ScopedJoinHandle};
