@@ -129,6 +129,12 @@ fn errors_are_stds() {
                 kind(fs::File::open(&file).unwrap().write(b"z")),
                 kind(std::fs::File::open(&file).unwrap().write(b"z")),
             ),
+            // FS2: the worker's RWF_NOWAIT try fails on a directory; the pool gives std's error.
+            (
+                "read of an open dir",
+                kind(fs::File::open(&sub).unwrap().read(&mut [0u8; 8])),
+                kind(std::fs::File::open(&sub).unwrap().read(&mut [0u8; 8])),
+            ),
             (
                 "read_to_string of bad UTF-8",
                 {
@@ -531,5 +537,47 @@ fn a_path_argument_need_not_be_send() {
         })
         .join()
         .unwrap();
+    });
+}
+
+/// A pipe wrapped in a weft `File`: a read finds data (the worker's fast path, FS2) or,
+/// on an empty pipe, `EAGAIN` sends it to the pool, where it waits for the writer.
+#[test]
+fn a_pipe_read_waits_on_the_pool_and_gets_every_byte() {
+    watchdog(|| {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe(2) writes.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: both descriptors were just opened and are owned by nothing else.
+        let (r, w) = unsafe {
+            use std::os::fd::FromRawFd;
+            (
+                fs::File::from_raw_fd(fds[0]),
+                std::fs::File::from_raw_fd(fds[1]),
+            )
+        };
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let writer = std::thread::spawn(move || {
+            let mut w = w;
+            w.write_all(b"first").unwrap();
+            // The reader has taken "first"; the pipe is empty while it waits for "second".
+            rx.recv().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            w.write_all(b"second").unwrap();
+        });
+        let got = go!(move || {
+            let mut r = r;
+            let mut buf = [0u8; 5];
+            r.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"first");
+            tx.send(()).unwrap();
+            let mut rest = Vec::new();
+            r.read_to_end(&mut rest).unwrap();
+            rest
+        })
+        .join()
+        .unwrap();
+        writer.join().unwrap();
+        assert_eq!(got, b"second");
     });
 }
