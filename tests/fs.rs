@@ -581,3 +581,40 @@ fn a_pipe_read_waits_on_the_pool_and_gets_every_byte() {
         assert_eq!(got, b"second");
     });
 }
+
+/// `weft::os::unix::fs`: std's unix traits by the weft path, and the free functions (symlink,
+/// the chown family with no change, chroot refused without privilege as std's is), with std's
+/// results, from a coroutine and from a plain thread.
+#[test]
+fn unix_free_functions_match_std() {
+    use weft::os::unix::fs as ufs;
+    use weft::os::unix::fs::PermissionsExt as _;
+    both(|_| {
+        let dir = TempDir::new("unix");
+        let target = dir.join("target");
+        fs::write(&target, b"x").unwrap();
+        ufs::symlink(&target, dir.join("link")).unwrap();
+        assert_eq!(fs::read_link(dir.join("link")).unwrap(), target);
+        assert_eq!(
+            kind(ufs::symlink(&target, dir.join("link"))),
+            kind(std::os::unix::fs::symlink(&target, dir.join("link")))
+        );
+        ufs::chown(&target, None, None).unwrap();
+        ufs::lchown(dir.join("link"), None, None).unwrap();
+        let file = fs::File::open(&target).unwrap();
+        ufs::fchown(&file, None, None).unwrap();
+        assert_eq!(
+            kind(ufs::chown(dir.join("missing"), None, None)),
+            ErrorKind::NotFound
+        );
+        let mode = fs::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(
+            mode,
+            std::fs::metadata(&target).unwrap().permissions().mode()
+        );
+        assert_eq!(
+            kind(ufs::chroot(dir.join("missing"))),
+            kind(std::os::unix::fs::chroot(dir.join("missing")))
+        );
+    });
+}

@@ -43,7 +43,7 @@ pub use open_options::OpenOptions;
 pub use read_dir::{DirEntry, ReadDir};
 pub use std::fs::{FileTimes, FileType, Metadata, Permissions, TryLockError};
 
-use offload::offload;
+pub(crate) use offload::offload;
 
 /// The absolute path with every link resolved, as [`std::fs::canonicalize`].
 pub fn canonicalize<P: AsRef<Path>>(path: P) -> io::Result<PathBuf> {

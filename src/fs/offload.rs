@@ -6,7 +6,7 @@ use crate::coroutine::current::in_coroutine;
 
 /// FS1: runs `f` off the worker when called from a coroutine (the coroutine parks until it is
 /// done), else inline. A panic in `f` reaches the caller either way.
-pub(super) fn offload<T, F>(f: F) -> T
+pub(crate) fn offload<T, F>(f: F) -> T
 where
     F: FnOnce() -> T + Send,
     T: Send + 'static,

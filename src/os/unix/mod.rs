@@ -1,3 +1,4 @@
 //! Unix-specific mirrors of `std::os::unix`.
 
+pub mod fs;
 pub mod net;
