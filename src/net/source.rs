@@ -138,6 +138,12 @@ struct Registration {
     driver: &'static Driver<IoWaiter>,
 }
 
+// As std's sockets: a panic cannot leave a socket half-updated (its locks guard only the
+// one-time registration and the futures' waker keys, and no user code runs under them), so
+// the socket types built on this are unwind-safe.
+impl<T: AsRawFd> std::panic::UnwindSafe for IoSource<T> {}
+impl<T: AsRawFd> std::panic::RefUnwindSafe for IoSource<T> {}
+
 impl<T: AsRawFd> IoSource<T> {
     /// Wraps `io`, whose operations the caller makes non-blocking (IO3).
     pub(crate) fn new(io: T) -> Self {

@@ -77,6 +77,33 @@ impl Builder {
         }
     }
 
+    /// Spawns a coroutine running `f` without the `'static` bounds, as
+    /// [`std::thread::Builder::spawn_unchecked`].
+    ///
+    /// # Safety
+    /// As std's: the caller must ensure that the coroutine does not outlive anything `f`
+    /// borrows and that its result type `T` is still valid when the coroutine returns it:
+    /// join it (or make sure it has finished) before any of that data goes away. Leaking the
+    /// handle does not make that unnecessary.
+    ///
+    /// # Errors
+    /// As [`Builder::spawn`].
+    #[track_caller]
+    pub unsafe fn spawn_unchecked<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        let packet = Arc::new(Packet::new(None));
+        let theirs = packet.clone();
+        let body: Box<dyn FnOnce() + Send + '_> = Box::new(move || theirs.run(f));
+        // SAFETY: only the lifetime is changed; the caller guarantees (this function's
+        // contract) that everything `f` and `T` borrow outlives the coroutine's run.
+        let body: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(body) };
+        let thread = self.spawn_body(body, Location::caller())?;
+        Ok(JoinHandle::new_owned(thread, packet))
+    }
+
     /// Creates and queues a coroutine whose join packet shares its task's allocation; `at` is
     /// the spawn site.
     fn spawn_joinable<F, T>(self, f: F, at: &'static Location<'static>) -> io::Result<JoinHandle<T>>

@@ -159,8 +159,11 @@ where
 pub struct JoinHandle<T> {
     pub(crate) thread: Thread,
     /// The packet inside the coroutine's task (`Spawned`); `thread` holds a reference to that
-    /// task, which keeps the packet alive as long as this handle.
+    /// task, which keeps the packet alive as long as this handle; or the packet in `_owned`.
     packet: NonNull<Packet<T>>,
+    /// The packet of a coroutine spawned by `Builder::spawn_unchecked`, which lives in its own
+    /// allocation (its `T` need not be `'static`, so it cannot live in the task).
+    _owned: Option<Arc<Packet<T>>>,
 }
 
 // SAFETY: the handle is an owned permission to the packet, as an `Arc<Packet<T>>` would be;
@@ -176,11 +179,22 @@ impl<T> JoinHandle<T> {
         JoinHandle {
             thread,
             packet: NonNull::from(packet),
+            _owned: None,
+        }
+    }
+
+    /// A handle for a packet in its own allocation (`Builder::spawn_unchecked`).
+    pub(crate) fn new_owned(thread: Thread, packet: Arc<Packet<T>>) -> JoinHandle<T> {
+        JoinHandle {
+            thread,
+            packet: NonNull::from(&*packet),
+            _owned: Some(packet),
         }
     }
 
     fn packet(&self) -> &Packet<T> {
-        // SAFETY: the packet lives in the task that `self.thread` keeps alive (see `new`).
+        // SAFETY: the packet lives in the task that `self.thread` keeps alive (see `new`), or
+        // in `self._owned`, which this handle holds.
         unsafe { self.packet.as_ref() }
     }
 

@@ -37,6 +37,24 @@ pub use scope::{Scope, scope};
 use crate::coroutine::current;
 use crate::park;
 
+pub use std::thread::available_parallelism;
+
+/// The result of joining a coroutine or thread, as [`std::thread::Result`]: `Err` carries the
+/// panic payload.
+pub type Result<T> = std::thread::Result<T>;
+
+/// Whether the caller is unwinding because of a panic, as [`std::thread::panicking`].
+///
+/// Inside a coroutine the answer is the coroutine's own: `true` in the `Drop` impls that its
+/// unwinding runs, `false` otherwise, whatever other coroutines on the same worker do. This
+/// holds because a coroutine that unwinds never switches away from its worker until its
+/// unwinding is over (P7, arch/park.md), so the worker thread's panic count is the
+/// coroutine's while it runs. On a plain OS thread this is std's. Never blocks.
+#[inline]
+pub fn panicking() -> bool {
+    std::thread::panicking()
+}
+
 /// Spawns a coroutine, as [`std::thread::spawn`]; `go!` is the short spelling.
 ///
 /// The coroutine starts on some worker (an idle worker may steal it before it starts) and,
