@@ -1,6 +1,6 @@
 //! The channel proper: one lock around the buffer and both wait queues (Go's `hchan`).
 //!
-//! Invariants under the lock (arch/chan.md, CH1–CH4):
+//! Invariants under the lock (arch/chan.md, CH1–CH5):
 //! - CH1: messages are handed over in FIFO order: a waiting receiver gets the oldest message; a
 //!   receiver that empties a slot of a full buffer refills it from the oldest waiting sender.
 //! - CH2: a receiver waits only while the buffer is empty; a sender waits only while the
@@ -9,6 +9,8 @@
 //! - CH3: a party is woken only after the lock is released (C3: through a copied unparker).
 //! - CH4: disconnection happens once per side, under the lock, and completes every waiter of
 //!   the other side at once; afterwards no waiter of that side is ever queued again.
+//! - CH5: a buffer's memory follows its use: after a burst it shrinks back (to a reserve of
+//!   `BUF_RESERVE` messages), so a channel does not keep its peak allocation.
 
 use std::collections::VecDeque;
 use std::time::Instant;
@@ -158,6 +160,10 @@ impl<T> Chan<T> {
     pub(crate) fn try_recv_locked(&self, st: &mut State<T>, out: &mut Option<T>) -> RecvStatus {
         *out = st.buf.pop_front();
         if out.is_some() {
+            // CH5: a buffer that a burst left mostly empty gives its memory back.
+            if st.buf.capacity() > BUF_RESERVE && st.buf.len() < st.buf.capacity() / 4 {
+                shrink(&mut st.buf);
+            }
             // CH1: the freed slot goes to the oldest waiting sender.
             let wake = st.senders_q.claim().map(|mut sender| {
                 if let Some(value) = sender.take() {
@@ -314,7 +320,41 @@ impl<T> Chan<T> {
         drop(st);
         // Wake first: a message whose `Drop` panics must not leave the senders asleep.
         wake.into_iter().for_each(Unparker::unpark);
-        drop(dropped);
+        drop_all(dropped);
+    }
+
+    /// How many messages the buffer has room for without reallocating (CH5's figure).
+    #[cfg(test)]
+    pub(crate) fn allocated(&self) -> usize {
+        self.lock().buf.capacity()
+    }
+}
+
+/// CH5: buffers keep at least this much room (in messages) when they shrink, so steady
+/// traffic does not reallocate.
+const BUF_RESERVE: usize = 1024;
+
+/// Shrinks a buffer that holds less than a quarter of its room to twice its length (but not
+/// below `BUF_RESERVE`): the peak of a burst goes back, and since the room left is double
+/// what is used, shrinking and growing never alternate at every message (amortised O(1)).
+#[cold]
+#[inline(never)]
+fn shrink<T>(buf: &mut VecDeque<T>) {
+    buf.shrink_to(buf.len().saturating_mul(2).max(BUF_RESERVE));
+}
+
+/// Drops the messages nobody can receive any more, each on its own: if some `Drop` panics, the
+/// others are still dropped, and the first panic is raised again once all are gone (a second
+/// panic while the first unwinds would abort the process).
+fn drop_all<T>(messages: VecDeque<T>) {
+    let mut first_panic = None;
+    for msg in messages {
+        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(msg))) {
+            first_panic.get_or_insert(payload);
+        }
+    }
+    if let Some(payload) = first_panic {
+        std::panic::resume_unwind(payload);
     }
 }
 
@@ -352,5 +392,57 @@ impl<T> Chan<T> {
         // SAFETY: the caller's contract: the lock is held by this thread and this is the only
         // reference, as a `MutexGuard` would guarantee.
         unsafe { &mut *self.state.data_ptr() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_s_buffer_is_given_back_and_a_reserve_kept() {
+        let chan = Chan::<u64>::new(None);
+        for i in 0..1_000_000 {
+            assert!(matches!(chan.try_send(&mut Some(i)), SendStatus::Sent(_)));
+        }
+        assert!(chan.allocated() >= 1_000_000);
+        let mut out = None;
+        for i in 0..1_000_000 {
+            assert!(matches!(chan.try_recv(&mut out), RecvStatus::Got(_)));
+            assert_eq!(out.take(), Some(i));
+        }
+        let after = chan.allocated();
+        assert!((BUF_RESERVE..4 * BUF_RESERVE).contains(&after), "{after}");
+        // Steady traffic within the reserve does not reallocate.
+        for i in 0..10_000 {
+            for j in 0..100 {
+                assert!(matches!(
+                    chan.try_send(&mut Some(i + j)),
+                    SendStatus::Sent(_)
+                ));
+            }
+            for _ in 0..100 {
+                assert!(matches!(chan.try_recv(&mut out), RecvStatus::Got(_)));
+            }
+            assert_eq!(chan.allocated(), after);
+        }
+    }
+
+    #[test]
+    fn a_half_consumed_burst_keeps_what_it_holds() {
+        let chan = Chan::<u64>::new(None);
+        for i in 0..100_000 {
+            assert!(matches!(chan.try_send(&mut Some(i)), SendStatus::Sent(_)));
+        }
+        let mut out = None;
+        for i in 0..90_000 {
+            assert!(matches!(chan.try_recv(&mut out), RecvStatus::Got(_)));
+            assert_eq!(out.take(), Some(i));
+        }
+        assert!(chan.allocated() >= 10_000 && chan.allocated() < 100_000);
+        for i in 90_000..100_000 {
+            assert!(matches!(chan.try_recv(&mut out), RecvStatus::Got(_)));
+            assert_eq!(out.take(), Some(i));
+        }
     }
 }

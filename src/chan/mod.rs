@@ -29,6 +29,7 @@
 
 mod channel;
 mod error;
+mod macros;
 mod select;
 mod selection;
 mod timer;
@@ -45,6 +46,9 @@ pub use error::{
     TrySelectError, TrySendError,
 };
 pub use select::{Select, SelectedOperation};
+
+/// `use weft::chan::select;` works as `use crossbeam_channel::select;` does.
+pub use crate::select;
 
 /// Items the `select!` macro expands to; not public API.
 #[doc(hidden)]
@@ -476,6 +480,11 @@ impl<T> Iterator for IntoIter<T> {
         self.rx.recv().ok()
     }
 }
+
+// Once the channel is empty and disconnected it stays so (no sender can be made again), and a
+// timer receiver never ends: both blocking iterators are fused, as crossbeam's are.
+impl<T> std::iter::FusedIterator for Iter<'_, T> {}
+impl<T> std::iter::FusedIterator for IntoIter<T> {}
 
 impl<'a, T> IntoIterator for &'a Receiver<T> {
     type Item = T;

@@ -1,0 +1,248 @@
+//! `select!`: Go's select over channels, in crossbeam-channel's syntax (exported at the crate
+//! root, and re-exported as `weft::chan::select` as crossbeam does).
+
+/// Waits on several channel operations and runs the arm of the one that completes, with
+/// crossbeam-channel's syntax and Go's semantics.
+///
+/// ```text
+/// select! {
+///     recv(rx) -> msg => body,          // msg: Result<T, RecvError>
+///     send(tx, value) -> res => body,   // res: Result<(), SendError<T>>
+///     default => body,                  // or default(timeout) => body; at most one
+/// }
+/// ```
+///
+/// Exactly one arm runs. When several operations are ready, one is chosen at random (no arm
+/// starves). Without `default`, `select!` blocks until an operation completes (the coroutine
+/// parks; an OS thread blocks); `default` runs when nothing is ready now, `default(timeout)`
+/// when nothing became ready within `timeout`. The channel expressions and the messages of the
+/// `send` arms are evaluated once, in source order, before anything is tried (Go's rule); the
+/// messages of the arms that do not run are dropped. A disconnected channel counts as ready
+/// (its arm gets the `Err`). Arms may `break`/`continue` an enclosing loop. At most 32 arms.
+/// Built on [`chan::Select`](crate::chan::Select).
+///
+/// ```
+/// use std::time::Duration;
+/// use weft::{chan, select};
+///
+/// let (tx, rx) = chan::unbounded();
+/// weft::go!(move || tx.send("ping").unwrap());
+/// let timeout = chan::after(Duration::from_secs(5));
+/// select! {
+///     recv(rx) -> msg => assert_eq!(msg, Ok("ping")),
+///     recv(timeout) -> _ => panic!("timed out"),
+/// }
+/// ```
+#[macro_export]
+macro_rules! select {
+    ($($tokens:tt)*) => {
+        $crate::__select_parse!(
+            []
+            (__c0 __c1 __c2 __c3 __c4 __c5 __c6 __c7 __c8 __c9 __c10 __c11 __c12 __c13 __c14
+             __c15 __c16 __c17 __c18 __c19 __c20 __c21 __c22 __c23 __c24 __c25 __c26 __c27
+             __c28 __c29 __c30 __c31)
+            []
+            ($($tokens)*)
+        )
+    };
+}
+
+/// Stage 1 of `select!`: parses the arms into `[cases] [default]`, one case per arm with a
+/// fresh identifier. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_parse {
+    // Done.
+    ([$($cases:tt)*] ($($ids:ident)*) [$($default:tt)*] ()) => {
+        $crate::__select_gen!([$($cases)*] [$($default)*])
+    };
+    // A separating comma.
+    ([$($cases:tt)*] ($($ids:ident)*) [$($default:tt)*] (, $($rest:tt)*)) => {
+        $crate::__select_parse!([$($cases)*] ($($ids)*) [$($default)*] ($($rest)*))
+    };
+    // recv(rx) -> pat => body
+    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+     (recv($rx:expr $(,)?) -> $res:pat => $body:block $($rest:tt)*)) => {
+        $crate::__select_parse!(
+            [$($cases)* (recv $id ($rx) ($res) $body)] ($($ids)*) [$($default)*] ($($rest)*))
+    };
+    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+     (recv($rx:expr $(,)?) -> $res:pat => $body:expr, $($rest:tt)*)) => {
+        $crate::__select_parse!(
+            [$($cases)* (recv $id ($rx) ($res) { $body })] ($($ids)*) [$($default)*] ($($rest)*))
+    };
+    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+     (recv($rx:expr $(,)?) -> $res:pat => $body:expr)) => {
+        $crate::__select_parse!(
+            [$($cases)* (recv $id ($rx) ($res) { $body })] ($($ids)*) [$($default)*] ())
+    };
+    // send(tx, msg) -> pat => body
+    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+     (send($tx:expr, $msg:expr $(,)?) -> $res:pat => $body:block $($rest:tt)*)) => {
+        $crate::__select_parse!(
+            [$($cases)* (send $id ($tx, $msg) ($res) $body)] ($($ids)*) [$($default)*]
+            ($($rest)*))
+    };
+    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+     (send($tx:expr, $msg:expr $(,)?) -> $res:pat => $body:expr, $($rest:tt)*)) => {
+        $crate::__select_parse!(
+            [$($cases)* (send $id ($tx, $msg) ($res) { $body })] ($($ids)*) [$($default)*]
+            ($($rest)*))
+    };
+    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+     (send($tx:expr, $msg:expr $(,)?) -> $res:pat => $body:expr)) => {
+        $crate::__select_parse!(
+            [$($cases)* (send $id ($tx, $msg) ($res) { $body })] ($($ids)*) [$($default)*] ())
+    };
+    // default => body / default(timeout) => body
+    ([$($cases:tt)*] ($($ids:ident)*) [] (default => $body:block $($rest:tt)*)) => {
+        $crate::__select_parse!([$($cases)*] ($($ids)*) [() $body] ($($rest)*))
+    };
+    ([$($cases:tt)*] ($($ids:ident)*) [] (default => $body:expr $(, $($rest:tt)*)?)) => {
+        $crate::__select_parse!([$($cases)*] ($($ids)*) [() { $body }] ($($($rest)*)?))
+    };
+    ([$($cases:tt)*] ($($ids:ident)*) [] (default() => $($rest:tt)*)) => {
+        $crate::__select_parse!([$($cases)*] ($($ids)*) [] (default => $($rest)*))
+    };
+    ([$($cases:tt)*] ($($ids:ident)*) [] (default($t:expr $(,)?) => $body:block $($rest:tt)*)) => {
+        $crate::__select_parse!([$($cases)*] ($($ids)*) [($t) $body] ($($rest)*))
+    };
+    ([$($cases:tt)*] ($($ids:ident)*) []
+     (default($t:expr $(,)?) => $body:expr $(, $($rest:tt)*)?)) => {
+        $crate::__select_parse!([$($cases)*] ($($ids)*) [($t) { $body }] ($($($rest)*)?))
+    };
+    // Errors.
+    ([$($cases:tt)*] ($($ids:ident)*) [$($default:tt)+] (default $($rest:tt)*)) => {
+        ::core::compile_error!("select!: more than one `default` arm")
+    };
+    ([$($cases:tt)*] () [$($default:tt)*] ($($rest:tt)+)) => {
+        ::core::compile_error!("select!: more than 32 arms")
+    };
+    ([$($cases:tt)*] ($($ids:ident)*) [$($default:tt)*] ($($rest:tt)+)) => {
+        ::core::compile_error!(
+            "select!: expected `recv(rx) -> pat => body`, `send(tx, msg) -> pat => body`, \
+             `default => body` or `default(timeout) => body`"
+        )
+    };
+}
+
+/// Stage 2 of `select!`: evaluates the handles and messages in source order, builds one
+/// operation per arm on the stack (no allocation), runs the select, and dispatches to the arm
+/// whose operation holds the outcome. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_gen {
+    ([$($case:tt)*] [$($default:tt)*]) => {{
+        // Handles and messages first, in source order, in a `match` scrutinee, so that
+        // temporaries among them (such as `recv(chan::after(d))` or
+        // `recv(r.unwrap_or(&chan::never()))`) live until the whole `select!` is over.
+        match ($( $crate::__select_bind!($case), )*) {
+            ($( $crate::__select_id!($case), )*) => {
+        $( $crate::__select_op!($case); )*
+        let __selected = $crate::chan::__private::run(
+            &mut [$( $crate::__select_ref!($case) ),*],
+            $crate::__select_wait!([$($default)*]),
+        );
+        // Each operation gives up its outcome and is dropped now, before the arm runs: the
+        // messages of the losing send arms (which may keep channels connected) go first.
+        $( $crate::__select_outcome!($case); )*
+        $crate::__select_finish!(__selected [$($default)*] $($case)*)
+            }
+        }
+    }};
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_bind {
+    ((recv $id:ident ($rx:expr) ($res:pat) $body:block)) => {
+        (&$rx, ())
+    };
+    ((send $id:ident ($tx:expr, $msg:expr) ($res:pat) $body:block)) => {
+        (&$tx, $msg)
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_id {
+    (($kind:ident $id:ident $($rest:tt)*)) => {
+        $id
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_op {
+    ((recv $id:ident ($rx:expr) ($res:pat) $body:block)) => {
+        let mut $id = $crate::chan::__private::RecvOp::new($id.0);
+    };
+    ((send $id:ident ($tx:expr, $msg:expr) ($res:pat) $body:block)) => {
+        let mut $id = $crate::chan::__private::SendOp::new($id.0, $id.1);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_ref {
+    (($kind:ident $id:ident $($rest:tt)*)) => {
+        &mut $id as &mut dyn $crate::chan::__private::Op
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_outcome {
+    (($kind:ident $id:ident $($rest:tt)*)) => {
+        let $id = {
+            let mut __op = $id;
+            __op.take_outcome()
+        };
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_wait {
+    ([]) => {
+        $crate::chan::__private::Wait::Until(::core::option::Option::None)
+    };
+    ([() $default:block]) => {
+        $crate::chan::__private::Wait::No
+    };
+    ([($t:expr) $default:block]) => {
+        $crate::chan::__private::Wait::Until(::std::time::Instant::now().checked_add($t))
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_finish {
+    ($selected:ident [] $($case:tt)*) => {{
+        let _ = $selected;
+        $crate::__select_dispatch!($($case)*)
+    }};
+    ($selected:ident [$t:tt $default:block] $($case:tt)*) => {
+        match $selected {
+            ::core::option::Option::Some(_) => $crate::__select_dispatch!($($case)*),
+            ::core::option::Option::None => $default,
+        }
+    };
+}
+
+/// The arm to run is the one whose operation gave an outcome (exactly one did).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_dispatch {
+    () => {
+        ::core::unreachable!("select!: the selected operation has no arm")
+    };
+    (($kind:ident $id:ident ($($args:tt)*) ($res:pat) $body:block) $($rest:tt)*) => {
+        if let ::core::option::Option::Some(__outcome) = $id {
+            let $res = __outcome;
+            $body
+        } else {
+            $crate::__select_dispatch!($($rest)*)
+        }
+    };
+}
