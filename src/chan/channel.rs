@@ -13,9 +13,11 @@
 //!   `BUF_RESERVE` messages), so a channel does not keep its peak allocation.
 
 use std::collections::VecDeque;
+use std::mem::ManuallyDrop;
+use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
-use super::waiter::{Entry, WaitQueue, Waiter};
+use super::waiter::{Claimed, Entry, Grant, WaitQueue, Waiter};
 use crate::loom::sync::Mutex;
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 use crate::park::{Unparker, Wait};
@@ -31,9 +33,12 @@ pub(crate) enum SendStatus {
 }
 
 /// What a receive did. On `Got`, the message is in the caller's `Option`.
-pub(crate) enum RecvStatus {
+pub(crate) enum RecvStatus<T> {
     /// Received; wake this sender (after unlocking).
     Got(Option<Unparker>),
+    /// A select's send waits whose message is not made yet (SE5): it is claimed, and the
+    /// receiver must finish the handshake (`Chan::handshake`, or the select's receive).
+    Handshake(Claimed<T>),
     Empty,
     Disconnected,
 }
@@ -54,6 +59,83 @@ pub(crate) struct State<T> {
     tx_gone: bool,
     /// Every `Receiver` is gone (CH4).
     rx_gone: bool,
+    /// Buffer slots promised to selected sends whose messages have not come yet (SE5); they
+    /// count as full.
+    reserved: usize,
+    /// Selects waiting for an operation on this channel to become possible, not to do it
+    /// (`Select::ready`, and sends whose message is made only once they are chosen, SE5).
+    /// Every change that may make an operation possible tells all of them (`notify`).
+    pub(crate) watchers: WaitQueue<T>,
+    /// Watchers told under the lock, to wake once it is released (CH3; `Locked`'s drop).
+    wake_later: Vec<Unparker>,
+}
+
+impl<T> State<T> {
+    /// Something changed that may make an operation possible: every watcher (but `except`'s,
+    /// the caller's own) is completed, to be woken after the lock is released (SE5).
+    #[inline]
+    pub(crate) fn notify(&mut self, except: Option<&Waiter>) {
+        if !self.watchers.is_empty() {
+            self.watchers.notify_all(except, &mut self.wake_later);
+        }
+    }
+
+    /// Whether a receive could proceed now (a message, a waiting sender, or disconnection).
+    pub(crate) fn recv_ready(&self) -> bool {
+        !self.buf.is_empty() || !self.senders_q.is_empty() || self.tx_gone
+    }
+
+    /// Takes the watchers to wake (before the lock is released; wake them after).
+    fn take_wake(&mut self) -> Option<Vec<Unparker>> {
+        if self.wake_later.is_empty() {
+            None
+        } else {
+            Some(std::mem::take(&mut self.wake_later))
+        }
+    }
+}
+
+/// The channel lock held: a guard that, once the lock is released, wakes the watchers that
+/// were told under it (CH3).
+pub(crate) struct Locked<'a, T> {
+    guard: ManuallyDrop<MutexGuard<'a, State<T>>>,
+}
+
+impl<T> Deref for Locked<'_, T> {
+    type Target = State<T>;
+    #[inline]
+    fn deref(&self) -> &State<T> {
+        &self.guard
+    }
+}
+
+impl<T> DerefMut for Locked<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut State<T> {
+        &mut self.guard
+    }
+}
+
+impl<T> Drop for Locked<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        let wake = self.guard.take_wake();
+        // SAFETY: dropped once, here, and never used afterwards.
+        unsafe { ManuallyDrop::drop(&mut self.guard) };
+        if let Some(wake) = wake {
+            wake.into_iter().for_each(Unparker::unpark);
+        }
+    }
+}
+
+/// How a selected send will deliver the message it gets later (SE5).
+pub(crate) enum Promise<T> {
+    /// A buffer slot is reserved (or the channel is unbounded).
+    Slot,
+    /// A waiting receiver is claimed (rendezvous channel); it waits for the message.
+    Partner(Claimed<T>),
+    /// Every receiver is gone: the message will come back in the error.
+    Disconnected,
 }
 
 /// A channel shared by its senders and receivers. `Send + Sync` for `T: Send`.
@@ -87,7 +169,14 @@ impl<T> Chan<T> {
     /// 2 workers (arch/chan.md). parking_lot's own spin retries sooner and then yields the
     /// thread, and spinning on the line made it worse.
     #[inline]
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
+    fn lock(&self) -> Locked<'_, T> {
+        Locked {
+            guard: ManuallyDrop::new(self.lock_guard()),
+        }
+    }
+
+    #[inline]
+    fn lock_guard(&self) -> MutexGuard<'_, State<T>> {
         match self.state.try_lock() {
             Some(guard) => guard,
             None => self.lock_contended(),
@@ -116,6 +205,9 @@ impl<T> Chan<T> {
                 receivers_q: WaitQueue::default(),
                 tx_gone: false,
                 rx_gone: false,
+                reserved: 0,
+                watchers: WaitQueue::default(),
+                wake_later: Vec::new(),
             }),
             cap,
             senders: AtomicUsize::new(1),
@@ -147,17 +239,99 @@ impl<T> Chan<T> {
             receiver.put(msg);
             return SendStatus::Sent(Some(receiver.finish()));
         }
-        if self.cap.is_none_or(|cap| st.buf.len() < cap) {
+        if self.cap.is_none_or(|cap| st.buf.len() + st.reserved < cap) {
             if let Some(value) = msg.take() {
                 st.buf.push_back(value);
             }
+            st.notify(None);
             return SendStatus::Sent(None);
         }
         SendStatus::Full
     }
 
+    /// Under the lock: whether a send could proceed now (room, a waiting receiver, or
+    /// disconnection).
+    pub(crate) fn send_ready(&self, st: &State<T>) -> bool {
+        st.rx_gone
+            || self.cap.is_none_or(|cap| st.buf.len() + st.reserved < cap)
+            || !st.receivers_q.is_empty()
+    }
+
+    /// Under the lock: promises a send whose message comes later (SE5), if one could proceed
+    /// now: reserves a slot, or claims a waiting receiver of a rendezvous channel.
+    pub(crate) fn promise_send_locked(&self, st: &mut State<T>) -> Option<Promise<T>> {
+        if st.rx_gone {
+            return Some(Promise::Disconnected);
+        }
+        match self.cap {
+            None => Some(Promise::Slot),
+            Some(0) => st.receivers_q.claim().map(Promise::Partner),
+            Some(cap) if st.buf.len() + st.reserved < cap => {
+                st.reserved += 1;
+                Some(Promise::Slot)
+            }
+            Some(_) => None,
+        }
+    }
+
+    /// Keeps a `Promise::Slot`: sends `msg` in the reserved slot (or to a waiting receiver).
+    /// `Err` gives it back if every receiver went away meanwhile.
+    pub(crate) fn send_promised(&self, msg: T) -> Result<(), T> {
+        let mut st = self.lock();
+        if self.cap.is_some() {
+            st.reserved -= 1;
+        }
+        if st.rx_gone {
+            return Err(msg);
+        }
+        let mut msg = Some(msg);
+        let wake = match st.receivers_q.claim() {
+            Some(mut receiver) => {
+                receiver.put(&mut msg);
+                Some(receiver.finish())
+            }
+            None => {
+                if let Some(value) = msg.take() {
+                    st.buf.push_back(value);
+                }
+                st.notify(None);
+                None
+            }
+        };
+        drop(st);
+        wake_one(wake);
+        Ok(())
+    }
+
+    /// Breaks a `Promise::Slot` (its message never came): the slot goes to the oldest waiting
+    /// sender, or is free again.
+    pub(crate) fn release_promised(&self) {
+        let mut st = self.lock();
+        if self.cap.is_none() {
+            return;
+        }
+        st.reserved -= 1;
+        let wake = st.senders_q.claim().map(|sender| refill(&mut st, sender));
+        st.notify(None);
+        drop(st);
+        wake_one(wake);
+    }
+
+    /// Breaks a `Promise::Partner`: the claimed receiver waits again, first in line; or, if
+    /// every sender is gone meanwhile, its receive ends disconnected (CH4).
+    pub(crate) fn release_partner(&self, partner: Claimed<T>) {
+        let mut st = self.lock();
+        let wake = if st.tx_gone {
+            partner.finish()
+        } else {
+            partner.unclaim(&mut st.receivers_q)
+        };
+        drop(st);
+        wake.unpark();
+    }
+
     /// Under the lock: receives into `out` now if possible (CH1, CH2).
-    pub(crate) fn try_recv_locked(&self, st: &mut State<T>, out: &mut Option<T>) -> RecvStatus {
+    pub(crate) fn try_recv_locked(&self, st: &mut State<T>, out: &mut Option<T>) -> RecvStatus<T> {
         *out = st.buf.pop_front();
         if out.is_some() {
             // CH5: a buffer that a burst left mostly empty gives its memory back.
@@ -165,15 +339,16 @@ impl<T> Chan<T> {
                 shrink(&mut st.buf);
             }
             // CH1: the freed slot goes to the oldest waiting sender.
-            let wake = st.senders_q.claim().map(|mut sender| {
-                if let Some(value) = sender.take() {
-                    st.buf.push_back(value);
-                }
-                sender.finish()
-            });
+            let wake = st.senders_q.claim().map(|sender| refill(st, sender));
+            if wake.is_none() {
+                st.notify(None);
+            }
             return RecvStatus::Got(wake);
         }
         if let Some(mut sender) = st.senders_q.claim() {
+            if sender.is_lazy() {
+                return RecvStatus::Handshake(sender);
+            }
             *out = sender.take();
             return RecvStatus::Got(Some(sender.finish()));
         }
@@ -195,15 +370,58 @@ impl<T> Chan<T> {
         r
     }
 
-    pub(crate) fn try_recv(&self, out: &mut Option<T>) -> RecvStatus {
+    pub(crate) fn try_recv(&self, out: &mut Option<T>) -> RecvStatus<T> {
         let mut st = self.lock();
         let r = self.try_recv_locked(&mut st, out);
-        drop(st);
-        if let RecvStatus::Got(wake) = r {
-            wake_one(wake);
-            return RecvStatus::Got(None);
+        match r {
+            RecvStatus::Got(wake) => {
+                drop(st);
+                wake_one(wake);
+                RecvStatus::Got(None)
+            }
+            RecvStatus::Handshake(sender) => {
+                // Not waiting for anything but the sender's message: give up at once if the
+                // sender backs out.
+                drop(st);
+                match self.handshake(sender, out, Some(Instant::now()), None) {
+                    Some(_) if out.is_some() => RecvStatus::Got(None),
+                    Some(_) => RecvStatus::Disconnected,
+                    None => RecvStatus::Empty,
+                }
+            }
+            r => r,
         }
-        r
+    }
+
+    /// The receiving half of the rendezvous handshake with a select's send (SE5), the send
+    /// claimed (W2: popped under the lock, now released): a receive entry, claimed by its own
+    /// owner, is granted to the send, which gives its message through it. If the send backs
+    /// out, the entry is queued as a plain waiting receive (until `deadline`). Returns the
+    /// completed case (`None`: the deadline), with the message (if any) in `out`.
+    pub(crate) fn handshake(
+        &self,
+        mut sender: Claimed<T>,
+        out: &mut Option<T>,
+        deadline: Option<Instant>,
+        why: Option<Wait>,
+    ) -> Option<usize> {
+        let waiter = Waiter::new();
+        let mut entry = Entry::new(&waiter, 0, None);
+        // Our own claim: it only gives the send our entry and unparker (C3), and ends when
+        // the send completes it or gives it back (`release_partner`).
+        let mine = entry.claim_own();
+        sender.grant(Grant::Partner(mine.entry_ptr()));
+        drop(mine);
+        let wake = sender.finish();
+        wake.unpark();
+        let why = why.unwrap_or(Wait::ChanRecv(self as *const Chan<T> as usize));
+        let done = waiter.wait(deadline, why);
+        if done.is_none() {
+            // W1: the entry is queued if the send backed out.
+            self.lock().receivers_q.remove(&entry);
+        }
+        *out = entry.take();
+        done
     }
 
     /// Blocking send of `msg`; unless it returns `Done`, the message is back in `msg`.
@@ -243,6 +461,14 @@ impl<T> Chan<T> {
                 wake_one(wake);
                 return Ended::Done;
             }
+            RecvStatus::Handshake(sender) => {
+                drop(st);
+                return match self.handshake(sender, out, deadline, why) {
+                    Some(_) if out.is_some() => Ended::Done,
+                    Some(_) => Ended::Disconnected,
+                    None => Ended::Timeout,
+                };
+            }
             RecvStatus::Disconnected => return Ended::Disconnected,
             RecvStatus::Empty => {}
         }
@@ -265,7 +491,7 @@ impl<T> Chan<T> {
     #[inline(always)]
     fn wait_queued(
         &self,
-        mut st: MutexGuard<'_, State<T>>,
+        mut st: Locked<'_, T>,
         queue: fn(&mut State<T>) -> &mut WaitQueue<T>,
         slot: &mut Option<T>,
         deadline: Option<Instant>,
@@ -277,6 +503,8 @@ impl<T> Chan<T> {
         let waiter = Waiter::new();
         let mut entry = Entry::new(&waiter, 0, slot.take());
         queue(&mut st).push(&entry);
+        // A party waits now: a watcher's operation on the other side may proceed (SE5).
+        st.notify(None);
         drop(st);
         let done = waiter.wait(deadline, why);
         if done.is_none() {
@@ -303,6 +531,7 @@ impl<T> Chan<T> {
         let mut st = self.lock();
         st.tx_gone = true;
         let wake = st.receivers_q.disconnect();
+        st.notify(None);
         drop(st);
         wake.into_iter().for_each(Unparker::unpark);
     }
@@ -316,6 +545,7 @@ impl<T> Chan<T> {
         let mut st = self.lock();
         st.rx_gone = true;
         let wake = st.senders_q.disconnect();
+        st.notify(None);
         let dropped = std::mem::take(&mut st.buf);
         drop(st);
         // Wake first: a message whose `Drop` panics must not leave the senders asleep.
@@ -358,6 +588,19 @@ fn drop_all<T>(messages: VecDeque<T>) {
     }
 }
 
+/// CH1: a slot freed under the lock goes to the claimed oldest waiting sender: its message,
+/// or, for a select's send without one yet (SE5), the slot reserved for it. Returns how to
+/// wake it.
+fn refill<T>(st: &mut State<T>, mut sender: Claimed<T>) -> Unparker {
+    if sender.is_lazy() {
+        st.reserved += 1;
+        sender.grant(Grant::Slot);
+    } else if let Some(value) = sender.take() {
+        st.buf.push_back(value);
+    }
+    sender.finish()
+}
+
 /// Wakes a party handed over by an operation (CH3: the lock is released).
 #[inline]
 pub(crate) fn wake_one(wake: Option<Unparker>) {
@@ -370,7 +613,7 @@ impl<T> Chan<T> {
     /// Takes the lock and keeps it until `unlock_raw` (for `select`, which holds the locks of
     /// all its channels at once, in address order).
     pub(crate) fn lock_raw(&self) {
-        std::mem::forget(self.lock());
+        std::mem::forget(self.lock_guard());
     }
 
     /// Releases the lock taken by `lock_raw`.
@@ -378,8 +621,14 @@ impl<T> Chan<T> {
     /// # Safety
     /// The caller took the lock with `lock_raw` and uses no reference from `state_raw` any more.
     pub(crate) unsafe fn unlock_raw(&self) {
+        // SAFETY: the caller's contract: this thread holds the lock through `lock_raw` and no
+        // other reference to the state exists.
+        let wake = unsafe { (*self.state.data_ptr()).take_wake() };
         // SAFETY: the caller's contract: this thread holds the lock through `lock_raw`.
-        unsafe { self.state.force_unlock() }
+        unsafe { self.state.force_unlock() };
+        if let Some(wake) = wake {
+            wake.into_iter().for_each(Unparker::unpark);
+        }
     }
 
     /// The state, while the lock taken by `lock_raw` is held.

@@ -55,6 +55,14 @@ pub struct TrySelectError;
 #[derive(PartialEq, Eq, Clone, Copy, Debug)]
 pub struct SelectTimeoutError;
 
+/// `Select::try_ready` found no operation ready.
+#[derive(PartialEq, Eq, Clone, Copy, Debug)]
+pub struct TryReadyError;
+
+/// `Select::ready_timeout` / `ready_deadline` timed out.
+#[derive(PartialEq, Eq, Clone, Copy, Debug)]
+pub struct ReadyTimeoutError;
+
 impl<T> SendError<T> {
     /// The message that could not be sent.
     pub fn into_inner(self) -> T {
@@ -244,3 +252,17 @@ impl std::error::Error for TryRecvError {}
 impl std::error::Error for RecvTimeoutError {}
 impl std::error::Error for TrySelectError {}
 impl std::error::Error for SelectTimeoutError {}
+impl std::error::Error for TryReadyError {}
+impl std::error::Error for ReadyTimeoutError {}
+
+impl fmt::Display for TryReadyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("no operation in select is ready")
+    }
+}
+
+impl fmt::Display for ReadyTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("timed out waiting for an operation in select to become ready")
+    }
+}

@@ -1,5 +1,5 @@
-//! `select!`: Go's select over channels, in crossbeam-channel's syntax (exported at the crate
-//! root, and re-exported as `weft::chan::select` as crossbeam does).
+//! `select!` and `select_biased!`: Go's select over channels, in crossbeam-channel's syntax
+//! (exported at the crate root, and re-exported as `weft::chan::select` as crossbeam does).
 
 /// Waits on several channel operations and runs the arm of the one that completes, with
 /// crossbeam-channel's syntax and Go's semantics.
@@ -15,11 +15,13 @@
 /// Exactly one arm runs. When several operations are ready, one is chosen at random (no arm
 /// starves). Without `default`, `select!` blocks until an operation completes (the coroutine
 /// parks; an OS thread blocks); `default` runs when nothing is ready now, `default(timeout)`
-/// when nothing became ready within `timeout`. The channel expressions and the messages of the
-/// `send` arms are evaluated once, in source order, before anything is tried (Go's rule); the
-/// messages of the arms that do not run are dropped. A disconnected channel counts as ready
-/// (its arm gets the `Err`). Arms may `break`/`continue` an enclosing loop. At most 32 arms.
-/// Built on [`chan::Select`](crate::chan::Select).
+/// when nothing became ready within `timeout`. The channel expressions are evaluated once, in
+/// source order, before anything is tried, and their temporaries live until the `select!` is
+/// over; a `send` arm's message is evaluated only if that arm is chosen, as in crossbeam (the
+/// channel promised the send first, so it then never blocks). A disconnected channel counts as
+/// ready (its arm gets the `Err`). Arms may `break`/`continue` an enclosing loop. At most 32
+/// arms. [`select_biased!`](crate::select_biased) prefers the arms in source order. Built on
+/// the algorithm of [`chan::Select`](crate::chan::Select) (arch/select.md).
 ///
 /// ```
 /// use std::time::Duration;
@@ -37,6 +39,38 @@
 macro_rules! select {
     ($($tokens:tt)*) => {
         $crate::__select_parse!(
+            false
+            []
+            (__c0 __c1 __c2 __c3 __c4 __c5 __c6 __c7 __c8 __c9 __c10 __c11 __c12 __c13 __c14
+             __c15 __c16 __c17 __c18 __c19 __c20 __c21 __c22 __c23 __c24 __c25 __c26 __c27
+             __c28 __c29 __c30 __c31)
+            []
+            ($($tokens)*)
+        )
+    };
+}
+
+/// [`select!`] that prefers the arms in source order: when several operations are ready, the
+/// first of them runs (crossbeam-channel's `select_biased!`). Same syntax and semantics
+/// otherwise; a busy first arm can starve the others.
+///
+/// ```
+/// use weft::{chan, select_biased};
+///
+/// let (tx1, rx1) = chan::unbounded();
+/// let (tx2, rx2) = chan::unbounded();
+/// tx1.send(1).unwrap();
+/// tx2.send(2).unwrap();
+/// select_biased! {
+///     recv(rx1) -> msg => assert_eq!(msg, Ok(1)),
+///     recv(rx2) -> _ => unreachable!("the first ready arm wins"),
+/// }
+/// ```
+#[macro_export]
+macro_rules! select_biased {
+    ($($tokens:tt)*) => {
+        $crate::__select_parse!(
+            true
             []
             (__c0 __c1 __c2 __c3 __c4 __c5 __c6 __c7 __c8 __c9 __c10 __c11 __c12 __c13 __c14
              __c15 __c16 __c17 __c18 __c19 __c20 __c21 __c22 __c23 __c24 __c25 __c26 __c27
@@ -53,72 +87,72 @@ macro_rules! select {
 #[macro_export]
 macro_rules! __select_parse {
     // Done.
-    ([$($cases:tt)*] ($($ids:ident)*) [$($default:tt)*] ()) => {
-        $crate::__select_gen!([$($cases)*] [$($default)*])
+    ($biased:tt [$($cases:tt)*] ($($ids:ident)*) [$($default:tt)*] ()) => {
+        $crate::__select_gen!($biased [$($cases)*] [$($default)*])
     };
     // A separating comma.
-    ([$($cases:tt)*] ($($ids:ident)*) [$($default:tt)*] (, $($rest:tt)*)) => {
-        $crate::__select_parse!([$($cases)*] ($($ids)*) [$($default)*] ($($rest)*))
+    ($biased:tt [$($cases:tt)*] ($($ids:ident)*) [$($default:tt)*] (, $($rest:tt)*)) => {
+        $crate::__select_parse!($biased [$($cases)*] ($($ids)*) [$($default)*] ($($rest)*))
     };
     // recv(rx) -> pat => body
-    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+    ($biased:tt [$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
      (recv($rx:expr $(,)?) -> $res:pat => $body:block $($rest:tt)*)) => {
         $crate::__select_parse!(
-            [$($cases)* (recv $id ($rx) ($res) $body)] ($($ids)*) [$($default)*] ($($rest)*))
+            $biased [$($cases)* (recv $id ($rx) ($res) $body)] ($($ids)*) [$($default)*] ($($rest)*))
     };
-    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+    ($biased:tt [$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
      (recv($rx:expr $(,)?) -> $res:pat => $body:expr, $($rest:tt)*)) => {
         $crate::__select_parse!(
-            [$($cases)* (recv $id ($rx) ($res) { $body })] ($($ids)*) [$($default)*] ($($rest)*))
+            $biased [$($cases)* (recv $id ($rx) ($res) { $body })] ($($ids)*) [$($default)*] ($($rest)*))
     };
-    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+    ($biased:tt [$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
      (recv($rx:expr $(,)?) -> $res:pat => $body:expr)) => {
         $crate::__select_parse!(
-            [$($cases)* (recv $id ($rx) ($res) { $body })] ($($ids)*) [$($default)*] ())
+            $biased [$($cases)* (recv $id ($rx) ($res) { $body })] ($($ids)*) [$($default)*] ())
     };
     // send(tx, msg) -> pat => body
-    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+    ($biased:tt [$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
      (send($tx:expr, $msg:expr $(,)?) -> $res:pat => $body:block $($rest:tt)*)) => {
         $crate::__select_parse!(
-            [$($cases)* (send $id ($tx, $msg) ($res) $body)] ($($ids)*) [$($default)*]
+            $biased [$($cases)* (send $id ($tx, $msg) ($res) $body)] ($($ids)*) [$($default)*]
             ($($rest)*))
     };
-    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+    ($biased:tt [$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
      (send($tx:expr, $msg:expr $(,)?) -> $res:pat => $body:expr, $($rest:tt)*)) => {
         $crate::__select_parse!(
-            [$($cases)* (send $id ($tx, $msg) ($res) { $body })] ($($ids)*) [$($default)*]
+            $biased [$($cases)* (send $id ($tx, $msg) ($res) { $body })] ($($ids)*) [$($default)*]
             ($($rest)*))
     };
-    ([$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
+    ($biased:tt [$($cases:tt)*] ($id:ident $($ids:ident)*) [$($default:tt)*]
      (send($tx:expr, $msg:expr $(,)?) -> $res:pat => $body:expr)) => {
         $crate::__select_parse!(
-            [$($cases)* (send $id ($tx, $msg) ($res) { $body })] ($($ids)*) [$($default)*] ())
+            $biased [$($cases)* (send $id ($tx, $msg) ($res) { $body })] ($($ids)*) [$($default)*] ())
     };
     // default => body / default(timeout) => body
-    ([$($cases:tt)*] ($($ids:ident)*) [] (default => $body:block $($rest:tt)*)) => {
-        $crate::__select_parse!([$($cases)*] ($($ids)*) [() $body] ($($rest)*))
+    ($biased:tt [$($cases:tt)*] ($($ids:ident)*) [] (default => $body:block $($rest:tt)*)) => {
+        $crate::__select_parse!($biased [$($cases)*] ($($ids)*) [() $body] ($($rest)*))
     };
-    ([$($cases:tt)*] ($($ids:ident)*) [] (default => $body:expr $(, $($rest:tt)*)?)) => {
-        $crate::__select_parse!([$($cases)*] ($($ids)*) [() { $body }] ($($($rest)*)?))
+    ($biased:tt [$($cases:tt)*] ($($ids:ident)*) [] (default => $body:expr $(, $($rest:tt)*)?)) => {
+        $crate::__select_parse!($biased [$($cases)*] ($($ids)*) [() { $body }] ($($($rest)*)?))
     };
-    ([$($cases:tt)*] ($($ids:ident)*) [] (default() => $($rest:tt)*)) => {
-        $crate::__select_parse!([$($cases)*] ($($ids)*) [] (default => $($rest)*))
+    ($biased:tt [$($cases:tt)*] ($($ids:ident)*) [] (default() => $($rest:tt)*)) => {
+        $crate::__select_parse!($biased [$($cases)*] ($($ids)*) [] (default => $($rest)*))
     };
-    ([$($cases:tt)*] ($($ids:ident)*) [] (default($t:expr $(,)?) => $body:block $($rest:tt)*)) => {
-        $crate::__select_parse!([$($cases)*] ($($ids)*) [($t) $body] ($($rest)*))
+    ($biased:tt [$($cases:tt)*] ($($ids:ident)*) [] (default($t:expr $(,)?) => $body:block $($rest:tt)*)) => {
+        $crate::__select_parse!($biased [$($cases)*] ($($ids)*) [($t) $body] ($($rest)*))
     };
-    ([$($cases:tt)*] ($($ids:ident)*) []
+    ($biased:tt [$($cases:tt)*] ($($ids:ident)*) []
      (default($t:expr $(,)?) => $body:expr $(, $($rest:tt)*)?)) => {
-        $crate::__select_parse!([$($cases)*] ($($ids)*) [($t) { $body }] ($($($rest)*)?))
+        $crate::__select_parse!($biased [$($cases)*] ($($ids)*) [($t) { $body }] ($($($rest)*)?))
     };
     // Errors.
-    ([$($cases:tt)*] ($($ids:ident)*) [$($default:tt)+] (default $($rest:tt)*)) => {
+    ($biased:tt [$($cases:tt)*] ($($ids:ident)*) [$($default:tt)+] (default $($rest:tt)*)) => {
         ::core::compile_error!("select!: more than one `default` arm")
     };
-    ([$($cases:tt)*] () [$($default:tt)*] ($($rest:tt)+)) => {
+    ($biased:tt [$($cases:tt)*] () [$($default:tt)*] ($($rest:tt)+)) => {
         ::core::compile_error!("select!: more than 32 arms")
     };
-    ([$($cases:tt)*] ($($ids:ident)*) [$($default:tt)*] ($($rest:tt)+)) => {
+    ($biased:tt [$($cases:tt)*] ($($ids:ident)*) [$($default:tt)*] ($($rest:tt)+)) => {
         ::core::compile_error!(
             "select!: expected `recv(rx) -> pat => body`, `send(tx, msg) -> pat => body`, \
              `default => body` or `default(timeout) => body`"
@@ -132,7 +166,7 @@ macro_rules! __select_parse {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_gen {
-    ([$($case:tt)*] [$($default:tt)*]) => {{
+    ($biased:tt [$($case:tt)*] [$($default:tt)*]) => {{
         // Handles and messages first, in source order, in a `match` scrutinee, so that
         // temporaries among them (such as `recv(chan::after(d))` or
         // `recv(r.unwrap_or(&chan::never()))`) live until the whole `select!` is over.
@@ -142,6 +176,7 @@ macro_rules! __select_gen {
         let __selected = $crate::chan::__private::run(
             &mut [$( $crate::__select_ref!($case) ),*],
             $crate::__select_wait!([$($default)*]),
+            $biased,
         );
         // Each operation gives up its outcome and is dropped now, before the arm runs: the
         // messages of the losing send arms (which may keep channels connected) go first.
@@ -159,7 +194,7 @@ macro_rules! __select_bind {
         (&$rx, ())
     };
     ((send $id:ident ($tx:expr, $msg:expr) ($res:pat) $body:block)) => {
-        (&$tx, $msg)
+        (&$tx, ())
     };
 }
 
@@ -175,10 +210,12 @@ macro_rules! __select_id {
 #[macro_export]
 macro_rules! __select_op {
     ((recv $id:ident ($rx:expr) ($res:pat) $body:block)) => {
-        let mut $id = $crate::chan::__private::RecvOp::new($id.0);
+        let mut $id =
+            $crate::chan::__private::RecvOp::new($id.0, $crate::chan::__private::Mode::Take);
     };
     ((send $id:ident ($tx:expr, $msg:expr) ($res:pat) $body:block)) => {
-        let mut $id = $crate::chan::__private::SendOp::new($id.0, $id.1);
+        let mut $id =
+            $crate::chan::__private::SendOp::new($id.0, $crate::chan::__private::Mode::Take);
     };
 }
 
@@ -237,9 +274,18 @@ macro_rules! __select_dispatch {
     () => {
         ::core::unreachable!("select!: the selected operation has no arm")
     };
-    (($kind:ident $id:ident ($($args:tt)*) ($res:pat) $body:block) $($rest:tt)*) => {
+    ((recv $id:ident ($rx:expr) ($res:pat) $body:block) $($rest:tt)*) => {
         if let ::core::option::Option::Some(__outcome) = $id {
             let $res = __outcome;
+            $body
+        } else {
+            $crate::__select_dispatch!($($rest)*)
+        }
+    };
+    // The chosen send's message is evaluated now, and only now (SE5).
+    ((send $id:ident ($tx:expr, $msg:expr) ($res:pat) $body:block) $($rest:tt)*) => {
+        if let ::core::option::Option::Some(__ready) = $id {
+            let $res = __ready.send($msg);
             $body
         } else {
             $crate::__select_dispatch!($($rest)*)

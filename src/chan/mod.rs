@@ -42,18 +42,18 @@ use std::time::{Duration, Instant};
 
 use channel::{Chan, Ended, RecvStatus, SendStatus};
 pub use error::{
-    RecvError, RecvTimeoutError, SelectTimeoutError, SendError, SendTimeoutError, TryRecvError,
-    TrySelectError, TrySendError,
+    ReadyTimeoutError, RecvError, RecvTimeoutError, SelectTimeoutError, SendError,
+    SendTimeoutError, TryReadyError, TryRecvError, TrySelectError, TrySendError,
 };
 pub use select::{Select, SelectedOperation};
 
-/// `use weft::chan::select;` works as `use crossbeam_channel::select;` does.
-pub use crate::select;
+/// `use weft::chan::{select, select_biased};` work as crossbeam-channel's paths do.
+pub use crate::{select, select_biased};
 
 /// Items the `select!` macro expands to; not public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use super::select::{Op, RecvOp, SendOp, Wait, run};
+    pub use super::select::{Mode, Op, RecvOp, SendOp, SendReady, Wait, run};
 }
 use timer::{At, Tick};
 
@@ -241,7 +241,7 @@ impl<T> Receiver<T> {
                 let mut out = None;
                 return match chan.try_recv(&mut out) {
                     RecvStatus::Got(_) => Ok(take_back(out)),
-                    RecvStatus::Empty => Err(TryRecvError::Empty),
+                    RecvStatus::Empty | RecvStatus::Handshake(_) => Err(TryRecvError::Empty),
                     RecvStatus::Disconnected => Err(TryRecvError::Disconnected),
                 };
             }

@@ -1,8 +1,10 @@
 //! `Select`: wait on several channel operations, complete exactly one (Go's `selectgo`).
 //!
-//! The algorithm (arch/select.md, SE1–SE4):
+//! The algorithm (arch/select.md, SE1–SE5):
 //! - SE1: the operations are tried in a fresh random order, so when several are ready each is
-//!   chosen with equal probability (no arm starves).
+//!   chosen with equal probability (no arm starves); a waiting call also queues its entries in
+//!   that order, so that two operations on one channel are equally likely to be taken first.
+//!   A biased select (`Select::new_biased`, `select_biased!`) uses the order of the operations.
 //! - SE2: the locks of all channels involved are taken at once, in address order (each
 //!   channel once), for the try pass and the registration, so no partner can complete an
 //!   operation of this call while it registers; hence no "ready between try and register"
@@ -12,23 +14,27 @@
 //! - SE4: after waking it retakes all locks and takes every entry of its own off the queues
 //!   (W1) before it returns; a wake-up for a timer or the deadline aborts the call (C1) and
 //!   starts over from the try pass.
-//!
-//! Go's evaluation rule applies to send operations: each message is given (evaluated) once,
-//! up front; the messages of operations that lose are dropped with the `Select`.
+//! - SE5: a send's message is made only once the send is chosen (crossbeam's rule). So a
+//!   chosen send first gets a promise under the lock (a reserved slot, or a claimed waiting
+//!   receiver of a rendezvous channel) and keeps it with the message afterwards. A send that
+//!   cannot proceed, and every operation of `Select::ready`, waits as a watcher: any change to
+//!   the channel completes the watcher, and the call starts over from the try pass.
 
 use std::cell::Cell;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use super::channel::{Chan, RecvStatus, SendStatus, wake_one};
-use super::error::{RecvError, SelectTimeoutError, SendError, TrySelectError};
-use super::waiter::{Entry, Waiter};
+use super::channel::{Chan, Promise, RecvStatus, wake_one};
+use super::error::{
+    ReadyTimeoutError, RecvError, SelectTimeoutError, SendError, TryReadyError, TrySelectError,
+};
+use super::waiter::{Claimed, Entry, Grant, Waiter};
 use super::{Flavor, Receiver, Sender, instant_as};
 use crate::park::Unparker;
 
-/// One operation of a select, with its message or outcome. Public (hidden) only so that the
-/// `select!` macro can name it; its methods live in the crate-private `OpImpl` (sealed).
+/// One operation of a select, with its outcome. Public (hidden) only so that the `select!`
+/// macro can name it; its methods live in the crate-private `OpImpl` (sealed).
 #[doc(hidden)]
 pub trait Op: sealed::OpImpl {}
 
@@ -51,68 +57,86 @@ mod sealed {
         /// # Safety
         /// The lock was taken by `lock` on this thread and nothing borrowed from it remains.
         unsafe fn unlock(&self);
-        /// With the lock held: completes the operation if it can proceed now; `Some(wake)` if it
-        /// did (wake after unlocking).
+        /// With the lock held: completes (or, watching, finds ready) the operation if it can
+        /// proceed now; `Some(wake)` if so (wake after unlocking).
         fn try_now(&mut self, now: Option<Instant>) -> Option<Option<Unparker>>;
         /// With the lock held: queues an entry for `case` of the call waiting on `waiter`.
         fn register(&mut self, waiter: &Waiter, case: usize);
         /// With the lock held: takes the entry off its queue, if it is there (W1).
         fn unregister(&mut self);
-        /// After `Done(case)` for this operation: moves the outcome out of the entry (C2).
-        fn complete(&mut self);
+        /// After `Done(case)` for this operation: moves the outcome out of the entry (C2) and
+        /// returns `true`; `false` if the entry was a watcher's (SE5: look again).
+        fn complete(&mut self) -> bool;
+        /// After the locks are released, for the chosen operation: finishes what it could not
+        /// do under them (a receive's handshake with a lazy send, SE5). `false`: it came to
+        /// nothing, look again.
+        fn settle(&mut self) -> bool;
         /// When a timer operation could next proceed.
         fn next_due(&self) -> Option<Instant>;
         /// The `Sender` or `Receiver` this operation was made with (checked on completion).
         fn handle(&self) -> *const ();
         /// Where the outcome is stored: `Option<Result<T, RecvError>>` for a receive,
-        /// `Option<Result<(), SendError<T>>>` for a send.
+        /// `Option<SendReady<'_, T>>` for a send.
         fn outcome(&mut self) -> *mut ();
         fn is_send(&self) -> bool;
-        /// Whether the operation could still complete (a send is used up once it has).
-        fn can_complete(&self) -> bool;
-        /// Drops an outcome nobody took (a leaked `SelectedOperation` of an earlier round).
-        fn clear_outcome(&mut self);
     }
 }
 
-/// A send operation of a select (for `select!`; not public API).
+/// Whether a select does its operations or only waits until one could proceed.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// `select`, `select!`: complete one operation.
+    Take,
+    /// `Select::ready`: find one that could proceed, do nothing.
+    Watch,
+}
+
+/// A send operation of a select (for `select!`; not public API). Its message is given only
+/// once it is chosen (SE5).
 #[doc(hidden)]
 pub struct SendOp<'a, T> {
     tx: &'a Sender<T>,
-    msg: Option<T>,
+    mode: Mode,
+    /// A watcher's entry (SE5): sends wait as watchers.
     entry: Option<Entry<T>>,
-    outcome: Option<Result<(), SendError<T>>>,
+    outcome: Option<SendReady<'a, T>>,
 }
 
 /// A receive operation of a select (for `select!`; not public API).
 #[doc(hidden)]
 pub struct RecvOp<'a, T> {
     rx: &'a Receiver<T>,
+    mode: Mode,
     entry: Option<Entry<T>>,
+    /// A lazy send claimed by the try pass, to finish the handshake with (SE5).
+    handshake: Option<Claimed<T>>,
     outcome: Option<Result<T, RecvError>>,
 }
 
 impl<'a, T> SendOp<'a, T> {
-    pub fn new(tx: &'a Sender<T>, msg: T) -> Self {
+    pub fn new(tx: &'a Sender<T>, mode: Mode) -> Self {
         SendOp {
             tx,
-            msg: Some(msg),
+            mode,
             entry: None,
             outcome: None,
         }
     }
 
-    /// The outcome, if this operation was the one completed.
-    pub fn take_outcome(&mut self) -> Option<Result<(), SendError<T>>> {
+    /// The chosen send, waiting for its message, if this operation was the one chosen.
+    pub fn take_outcome(&mut self) -> Option<SendReady<'a, T>> {
         self.outcome.take()
     }
 }
 
 impl<'a, T> RecvOp<'a, T> {
-    pub fn new(rx: &'a Receiver<T>) -> Self {
+    pub fn new(rx: &'a Receiver<T>, mode: Mode) -> Self {
         RecvOp {
             rx,
+            mode,
             entry: None,
+            handshake: None,
             outcome: None,
         }
     }
@@ -120,6 +144,49 @@ impl<'a, T> RecvOp<'a, T> {
     /// The outcome, if this operation was the one completed.
     pub fn take_outcome(&mut self) -> Option<Result<T, RecvError>> {
         self.outcome.take()
+    }
+}
+
+/// A chosen send of a select, which gets its message now (SE5; for `select!`, not public
+/// API). Sending never blocks: the channel promised room, or a receiver, when it was chosen.
+/// Dropped unsent, it gives the promise back (the slot is free again, the receiver waits
+/// again).
+#[doc(hidden)]
+pub struct SendReady<'a, T> {
+    tx: &'a Sender<T>,
+    promise: Option<Promise<T>>,
+}
+
+impl<T> SendReady<'_, T> {
+    /// Sends `msg` as promised; `Err` gives it back if every receiver is gone.
+    pub fn send(mut self, msg: T) -> Result<(), SendError<T>> {
+        match self.promise.take() {
+            Some(Promise::Slot) => self.tx.chan.send_promised(msg).map_err(SendError),
+            Some(Promise::Partner(mut receiver)) => {
+                receiver.put(&mut Some(msg));
+                // C3: the receiver waits for this (its claim lasted, C4); wake it through the
+                // copied unparker.
+                receiver.finish().unpark();
+                Ok(())
+            }
+            Some(Promise::Disconnected) | None => Err(SendError(msg)),
+        }
+    }
+}
+
+impl<T> Drop for SendReady<'_, T> {
+    fn drop(&mut self) {
+        match self.promise.take() {
+            Some(Promise::Slot) => self.tx.chan.release_promised(),
+            Some(Promise::Partner(receiver)) => self.tx.chan.release_partner(receiver),
+            Some(Promise::Disconnected) | None => {}
+        }
+    }
+}
+
+impl<T> fmt::Debug for SendReady<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad("SendReady { .. }")
     }
 }
 
@@ -159,54 +226,74 @@ impl<T> sealed::OpImpl for SendOp<'_, T> {
     }
 
     fn try_now(&mut self, _now: Option<Instant>) -> Option<Option<Unparker>> {
-        // A send completed by an earlier select of a reused `Select` is spent.
-        self.msg.as_ref()?;
         // SAFETY: SE2: the select holds this channel's lock (taken through `lock`); the
         // reference ends with this call.
         let st = unsafe { self.tx.chan.state_raw() };
-        match self.tx.chan.try_send_locked(st, &mut self.msg) {
-            SendStatus::Sent(wake) => {
-                self.outcome = Some(Ok(()));
-                Some(wake)
-            }
-            SendStatus::Disconnected => {
-                let msg = self.msg.take().expect("a refused send keeps its message");
-                self.outcome = Some(Err(SendError(msg)));
+        match self.mode {
+            Mode::Watch => self.tx.chan.send_ready(st).then_some(None),
+            Mode::Take => {
+                let promise = self.tx.chan.promise_send_locked(st)?;
+                self.outcome = Some(SendReady {
+                    tx: self.tx,
+                    promise: Some(promise),
+                });
+                // A claimed receiver is woken once it has the message (`SendReady::send`).
                 Some(None)
             }
-            SendStatus::Full => None,
         }
     }
 
     fn register(&mut self, waiter: &Waiter, case: usize) {
-        // A send completed by an earlier `select` of a reused `Select` has no message left:
-        // it is spent and never offered again.
-        let Some(msg) = self.msg.take() else {
-            return;
-        };
-        let entry = self.entry.insert(Entry::new(waiter, case, Some(msg)));
         // SAFETY: as in `try_now`.
-        unsafe { self.tx.chan.state_raw() }.senders_q.push(entry);
+        let st = unsafe { self.tx.chan.state_raw() };
+        match self.mode {
+            Mode::Watch => st
+                .watchers
+                .push(self.entry.insert(Entry::new(waiter, case, None))),
+            Mode::Take => {
+                // SE5: a sender without its message; a claimer grants it a way to deliver.
+                st.senders_q
+                    .push(self.entry.insert(Entry::new_lazy(waiter, case)));
+                // A sender waits now: a watching receive may proceed.
+                st.notify(Some(waiter));
+            }
+        }
     }
 
     fn unregister(&mut self) {
-        // W1: removed where it lies (the queue holds its address), then moved out.
+        // W1: removed where it lies (the queue holds its address), before it is dropped.
         if let Some(entry) = &self.entry {
             // SAFETY: as in `try_now`.
-            unsafe { self.tx.chan.state_raw() }.senders_q.remove(entry);
+            let st = unsafe { self.tx.chan.state_raw() };
+            match self.mode {
+                Mode::Watch => st.watchers.remove(entry),
+                Mode::Take => st.senders_q.remove(entry),
+            }
         }
-        if let Some(mut entry) = self.entry.take() {
-            // Not completed: the message is still ours.
-            self.msg = entry.take();
-        }
+        self.entry = None;
     }
 
-    fn complete(&mut self) {
+    fn complete(&mut self) -> bool {
         let mut entry = self.entry.take().expect("a completed send was registered");
-        self.outcome = Some(match entry.take() {
-            None => Ok(()),
-            Some(v) => Err(SendError(v)),
+        if self.mode == Mode::Watch {
+            // A watcher was told that the channel changed (SE5): look again.
+            return false;
+        }
+        let promise = match entry.take_grant() {
+            Grant::None => Promise::Disconnected,
+            Grant::Slot => Promise::Slot,
+            // SAFETY: a `Partner` grant comes from a receiver's `claim_own`; it waits for us.
+            Grant::Partner(partner) => Promise::Partner(unsafe { Entry::partner(partner) }),
+        };
+        self.outcome = Some(SendReady {
+            tx: self.tx,
+            promise: Some(promise),
         });
+        true
+    }
+
+    fn settle(&mut self) -> bool {
+        true
     }
 
     fn next_due(&self) -> Option<Instant> {
@@ -218,19 +305,11 @@ impl<T> sealed::OpImpl for SendOp<'_, T> {
     }
 
     fn outcome(&mut self) -> *mut () {
-        &mut self.outcome as *mut Option<Result<(), SendError<T>>> as *mut ()
+        &mut self.outcome as *mut Option<SendReady<'_, T>> as *mut ()
     }
 
     fn is_send(&self) -> bool {
         true
-    }
-
-    fn can_complete(&self) -> bool {
-        self.msg.is_some()
-    }
-
-    fn clear_outcome(&mut self) {
-        self.outcome = None;
     }
 }
 
@@ -257,6 +336,18 @@ impl<T> sealed::OpImpl for RecvOp<'_, T> {
     }
 
     fn try_now(&mut self, now: Option<Instant>) -> Option<Option<Unparker>> {
+        if self.mode == Mode::Watch {
+            let ready = match &self.rx.flavor {
+                // SAFETY: SE2: `Select` holds this channel's lock; the reference ends here.
+                Flavor::Chan(chan) => unsafe { chan.state_raw() }.recv_ready(),
+                Flavor::At(_) | Flavor::Tick(_) => self
+                    .rx
+                    .timer_due()
+                    .is_some_and(|due| now.unwrap_or_else(Instant::now) >= due),
+                Flavor::Never => false,
+            };
+            return ready.then_some(None);
+        }
         let instant = match &self.rx.flavor {
             Flavor::Chan(chan) => {
                 // SAFETY: SE2: `Select` holds this channel's lock; the reference ends here.
@@ -266,6 +357,11 @@ impl<T> sealed::OpImpl for RecvOp<'_, T> {
                     RecvStatus::Got(wake) => {
                         self.outcome = out.map(Ok);
                         Some(wake)
+                    }
+                    RecvStatus::Handshake(sender) => {
+                        // Finished in `settle`, after the locks are released.
+                        self.handshake = Some(sender);
+                        Some(None)
                     }
                     RecvStatus::Disconnected => {
                         self.outcome = Some(Err(RecvError));
@@ -287,24 +383,55 @@ impl<T> sealed::OpImpl for RecvOp<'_, T> {
         if let Flavor::Chan(chan) = &self.rx.flavor {
             let entry = self.entry.insert(Entry::new(waiter, case, None));
             // SAFETY: as in `try_now`.
-            unsafe { chan.state_raw() }.receivers_q.push(entry);
+            let st = unsafe { chan.state_raw() };
+            match self.mode {
+                Mode::Watch => st.watchers.push(entry),
+                Mode::Take => {
+                    st.receivers_q.push(entry);
+                    // A receiver waits now: a watching send may proceed (SE5).
+                    st.notify(Some(waiter));
+                }
+            }
         }
     }
 
     fn unregister(&mut self) {
         if let (Some(entry), Flavor::Chan(chan)) = (&self.entry, &self.rx.flavor) {
             // SAFETY: as in `try_now`.
-            unsafe { chan.state_raw() }.receivers_q.remove(entry);
+            let st = unsafe { chan.state_raw() };
+            match self.mode {
+                Mode::Watch => st.watchers.remove(entry),
+                Mode::Take => st.receivers_q.remove(entry),
+            }
         }
         self.entry = None;
     }
 
-    fn complete(&mut self) {
+    fn complete(&mut self) -> bool {
         let mut entry = self
             .entry
             .take()
             .expect("a completed receive was registered");
+        if self.mode == Mode::Watch {
+            return false;
+        }
         self.outcome = Some(entry.take().ok_or(RecvError));
+        true
+    }
+
+    fn settle(&mut self) -> bool {
+        let (Some(sender), Flavor::Chan(chan)) = (self.handshake.take(), &self.rx.flavor) else {
+            return true;
+        };
+        let mut out = None;
+        // If the send backs out, give up at once and look again.
+        match chan.handshake(sender, &mut out, Some(Instant::now()), None) {
+            Some(_) => {
+                self.outcome = Some(out.ok_or(RecvError));
+                true
+            }
+            None => false,
+        }
     }
 
     fn next_due(&self) -> Option<Instant> {
@@ -322,29 +449,45 @@ impl<T> sealed::OpImpl for RecvOp<'_, T> {
     fn is_send(&self) -> bool {
         false
     }
+}
 
-    fn can_complete(&self) -> bool {
-        true
-    }
+/// A `Sender` or `Receiver` given to a [`Select`]: makes the select's operation on it.
+/// `Sync`, so that a `Select` is `Send + Sync`.
+trait SelectHandle: Sync {
+    fn op(&self, mode: Mode) -> Box<dyn Op + '_>;
+}
 
-    fn clear_outcome(&mut self) {
-        self.outcome = None;
+impl<T: Send> SelectHandle for Sender<T> {
+    fn op(&self, mode: Mode) -> Box<dyn Op + '_> {
+        Box::new(SendOp::new(self, mode))
     }
 }
 
-/// Waits on a set of channel operations known at run time and completes exactly one, as
-/// crossbeam-channel's `Select` (the [`select!`](crate::select) macro is built on it).
+impl<T: Send> SelectHandle for Receiver<T> {
+    fn op(&self, mode: Mode) -> Box<dyn Op + '_> {
+        Box::new(RecvOp::new(self, mode))
+    }
+}
+
+/// Waits on a set of channel operations known at run time, as crossbeam-channel's `Select`
+/// (the [`select!`](crate::select) macro is built on the same algorithm).
 ///
 /// Add operations with [`send`](Select::send) and [`recv`](Select::recv) (each returns its
-/// index), then call [`select`](Select::select), [`try_select`](Select::try_select) or
-/// [`select_timeout`](Select::select_timeout). When several operations are ready, one is
-/// chosen at random. The chosen operation is already complete when it is returned; finish it
-/// with [`SelectedOperation::send`] or [`SelectedOperation::recv`] to get its outcome.
+/// index; [`remove`](Select::remove) takes one out again), then either
+/// - [`select`](Select::select), [`try_select`](Select::try_select),
+///   [`select_timeout`](Select::select_timeout) or [`select_deadline`](Select::select_deadline):
+///   one operation is chosen and must be finished with [`SelectedOperation::send`] (which
+///   takes the message now) or [`SelectedOperation::recv`]; finishing never blocks;
+/// - or [`ready`](Select::ready), [`try_ready`](Select::try_ready),
+///   [`ready_timeout`](Select::ready_timeout) or [`ready_deadline`](Select::ready_deadline):
+///   the index of an operation that could proceed now is returned and nothing is done (it may
+///   be gone again when the caller tries it, as in crossbeam).
 ///
-/// Unlike crossbeam, a send's message is given to [`Select::send`] up front (Go's rule: it is
-/// evaluated once, before waiting); if another operation is chosen, the message is dropped
-/// with the `Select`. Blocking parks the calling coroutine or thread. Not `Send`: use it on the
-/// coroutine or thread that built it.
+/// When several operations are ready, one is chosen at random; [`new_biased`](Select::new_biased)
+/// makes a select that prefers them in the order they were added. Blocking parks the calling
+/// coroutine or thread. `Clone`, `Send` and `Sync` (it holds only the handles; the message types
+/// must be `Send`). A chosen send on a rendezvous channel holds the receiver it found until the
+/// message is given, and a chosen send on a bounded channel holds a slot.
 ///
 /// ```
 /// use weft::chan::{self, Select};
@@ -354,22 +497,27 @@ impl<T> sealed::OpImpl for RecvOp<'_, T> {
 /// tx1.send(7).unwrap();
 /// let mut sel = Select::new();
 /// let recv1 = sel.recv(&rx1);
-/// let send2 = sel.send(&tx2, "hello");
+/// let send2 = sel.send(&tx2);
 /// let oper = sel.select();
 /// match oper.index() {
 ///     i if i == recv1 => assert_eq!(oper.recv(&rx1), Ok(7)),
-///     i if i == send2 => assert_eq!(oper.send(&tx2), Ok(())),
+///     i if i == send2 => assert_eq!(oper.send(&tx2, "hello"), Ok(())),
 ///     _ => unreachable!(),
 /// }
 /// ```
+#[derive(Clone)]
 pub struct Select<'a> {
-    ops: Vec<Box<dyn Op + 'a>>,
+    /// Each operation's index and handle, in the order they were added.
+    handles: Vec<(usize, &'a dyn SelectHandle)>,
+    next_index: usize,
+    biased: bool,
 }
 
 impl fmt::Debug for Select<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Select")
-            .field("operations", &self.ops.len())
+            .field("operations", &self.handles.len())
+            .field("biased", &self.biased)
             .finish()
     }
 }
@@ -381,55 +529,77 @@ impl Default for Select<'_> {
 }
 
 impl<'a> Select<'a> {
-    /// An empty set of operations. A `Select` may be used again: a receive can complete every
-    /// time, a send only once (its message is gone after that).
+    /// An empty set of operations; when several are ready, one is chosen at random. A
+    /// `Select` may be used any number of times.
     pub fn new() -> Select<'a> {
-        Select { ops: Vec::new() }
+        Select {
+            handles: Vec::new(),
+            next_index: 0,
+            biased: false,
+        }
     }
 
-    /// Adds sending `msg` on `tx`; returns the operation's index.
-    pub fn send<T>(&mut self, tx: &'a Sender<T>, msg: T) -> usize {
-        self.ops.push(Box::new(SendOp::new(tx, msg)));
-        self.ops.len() - 1
+    /// An empty set of operations; when several are ready, the one added first is chosen.
+    pub fn new_biased() -> Select<'a> {
+        Select {
+            biased: true,
+            ..Select::new()
+        }
+    }
+
+    /// Adds sending on `tx`; returns the operation's index. The message is given to
+    /// [`SelectedOperation::send`] once this operation is chosen.
+    pub fn send<T: Send>(&mut self, tx: &'a Sender<T>) -> usize {
+        self.add(tx)
     }
 
     /// Adds receiving on `rx`; returns the operation's index.
-    pub fn recv<T>(&mut self, rx: &'a Receiver<T>) -> usize {
-        self.ops.push(Box::new(RecvOp::new(rx)));
-        self.ops.len() - 1
+    pub fn recv<T: Send>(&mut self, rx: &'a Receiver<T>) -> usize {
+        self.add(rx)
+    }
+
+    fn add(&mut self, handle: &'a dyn SelectHandle) -> usize {
+        let index = self.next_index;
+        self.next_index += 1;
+        self.handles.push((index, handle));
+        index
+    }
+
+    /// Removes the operation with this index (the indices of the others stay).
+    ///
+    /// # Panics
+    /// If no operation has this index (never added, or already removed).
+    pub fn remove(&mut self, index: usize) {
+        let at = self
+            .handles
+            .iter()
+            .position(|&(i, _)| i == index)
+            .unwrap_or_else(|| panic!("Select::remove: no operation has index {index}"));
+        self.handles.remove(at);
     }
 
     /// Completes an operation that is ready now, without blocking.
-    pub fn try_select(&mut self) -> Result<SelectedOperation<'_, 'a>, TrySelectError> {
-        match self.run(Wait::No) {
-            Some(index) => Ok(self.selected(index)),
-            None => Err(TrySelectError),
-        }
+    pub fn try_select(&mut self) -> Result<SelectedOperation<'a>, TrySelectError> {
+        self.run(Mode::Take, Wait::No)
+            .map(SelectedOperation::new)
+            .ok_or(TrySelectError)
     }
 
     /// Blocks until an operation completes.
     ///
     /// # Panics
-    /// If no operation can ever complete: none was added, or every one is a send that already
-    /// completed in an earlier select of this `Select` (as crossbeam panics on an empty
-    /// `Select`; waiting would hang forever).
-    pub fn select(&mut self) -> SelectedOperation<'_, 'a> {
-        assert!(
-            self.ops.iter().any(|op| op.can_complete()),
-            "Select::select: no operation can ever complete (none was added, or every one is a \
-             send that already completed in an earlier select of this Select)"
-        );
-        let index = self
-            .run(Wait::Until(None))
-            .expect("a select without deadline only returns with an operation");
-        self.selected(index)
+    /// If there is no operation (waiting would hang forever; crossbeam panics too).
+    pub fn select(&mut self) -> SelectedOperation<'a> {
+        self.assert_not_empty("select");
+        let chosen = self.run(Mode::Take, Wait::Until(None));
+        SelectedOperation::new(chosen.expect("a select without deadline returns an operation"))
     }
 
     /// Blocks until an operation completes or `timeout` passes.
     pub fn select_timeout(
         &mut self,
         timeout: Duration,
-    ) -> Result<SelectedOperation<'_, 'a>, SelectTimeoutError> {
+    ) -> Result<SelectedOperation<'a>, SelectTimeoutError> {
         match Instant::now().checked_add(timeout) {
             Some(deadline) => self.select_deadline(deadline),
             None => Ok(self.select()),
@@ -440,30 +610,65 @@ impl<'a> Select<'a> {
     pub fn select_deadline(
         &mut self,
         deadline: Instant,
-    ) -> Result<SelectedOperation<'_, 'a>, SelectTimeoutError> {
-        match self.run(Wait::Until(Some(deadline))) {
-            Some(index) => Ok(self.selected(index)),
-            None => Err(SelectTimeoutError),
+    ) -> Result<SelectedOperation<'a>, SelectTimeoutError> {
+        self.run(Mode::Take, Wait::Until(Some(deadline)))
+            .map(SelectedOperation::new)
+            .ok_or(SelectTimeoutError)
+    }
+
+    /// The index of an operation that could proceed now, without blocking and without doing
+    /// it.
+    pub fn try_ready(&mut self) -> Result<usize, TryReadyError> {
+        self.run(Mode::Watch, Wait::No)
+            .map(|(index, _)| index)
+            .ok_or(TryReadyError)
+    }
+
+    /// Blocks until an operation could proceed and returns its index, without doing it. A
+    /// disconnected channel counts as ready. The operation may be gone again when the caller
+    /// tries it (another party may take it first), so try it without blocking.
+    ///
+    /// # Panics
+    /// If there is no operation.
+    pub fn ready(&mut self) -> usize {
+        self.assert_not_empty("ready");
+        let (index, _) = self
+            .run(Mode::Watch, Wait::Until(None))
+            .expect("a select without deadline returns an operation");
+        index
+    }
+
+    /// As [`ready`](Select::ready), giving up after `timeout`.
+    pub fn ready_timeout(&mut self, timeout: Duration) -> Result<usize, ReadyTimeoutError> {
+        match Instant::now().checked_add(timeout) {
+            Some(deadline) => self.ready_deadline(deadline),
+            None => Ok(self.ready()),
         }
     }
 
-    fn selected(&mut self, index: usize) -> SelectedOperation<'_, 'a> {
-        SelectedOperation {
-            op: &mut *self.ops[index],
-            index,
-            finished: false,
-        }
+    /// As [`ready`](Select::ready), giving up at `deadline`.
+    pub fn ready_deadline(&mut self, deadline: Instant) -> Result<usize, ReadyTimeoutError> {
+        self.run(Mode::Watch, Wait::Until(Some(deadline)))
+            .map(|(index, _)| index)
+            .ok_or(ReadyTimeoutError)
     }
 
-    fn run(&mut self, wait: Wait) -> Option<usize> {
-        // Outside the locks: an old outcome's drop is user code.
-        self.ops.iter_mut().for_each(|op| op.clear_outcome());
-        let mut ops: Vec<&mut dyn Op> = self
-            .ops
-            .iter_mut()
-            .map(|op| &mut **op as &mut dyn Op)
-            .collect();
-        run(&mut ops, wait)
+    fn assert_not_empty(&self, what: &str) {
+        assert!(
+            !self.handles.is_empty(),
+            "Select::{what}: no operations have been added to the Select"
+        );
+    }
+
+    /// Runs the select over fresh operations; returns the chosen one with its index.
+    fn run(&self, mode: Mode, wait: Wait) -> Option<(usize, Box<dyn Op + 'a>)> {
+        let mut ops: Vec<Box<dyn Op + 'a>> =
+            self.handles.iter().map(|&(_, h)| h.op(mode)).collect();
+        let mut refs: Vec<&mut dyn Op> =
+            ops.iter_mut().map(|op| &mut **op as &mut dyn Op).collect();
+        let chosen = run(&mut refs, wait, self.biased)?;
+        drop(refs);
+        Some((self.handles[chosen].0, ops.swap_remove(chosen)))
     }
 }
 
@@ -487,14 +692,14 @@ unsafe fn list_ops(ops: *const (), out: &mut Vec<crate::park::SelectOp>) {
 /// Arms of a select up to this many need no heap allocation in `run`.
 const INLINE_OPS: usize = 32;
 
-/// The select algorithm (SE1–SE4) over `ops`, which must not move while it runs (their
+/// The select algorithm (SE1–SE5) over `ops`, which must not move while it runs (their
 /// entries are queued by address). Returns the index of the completed operation (its outcome
 /// is in it), or `None` for "nothing ready" (`Wait::No`) or the deadline. Public only for the
 /// `select!` macro.
 #[doc(hidden)]
-pub fn run<'o>(ops: &mut [&'o mut (dyn Op + 'o)], wait: Wait) -> Option<usize> {
+pub fn run<'o>(ops: &mut [&'o mut (dyn Op + 'o)], wait: Wait, biased: bool) -> Option<usize> {
     let n = ops.len();
-    // SE1: a random order. SE2: each channel locked once, in address order.
+    // SE1: a random order (or the given one). SE2: each channel locked once, in address order.
     let (mut order_buf, mut order_vec) = ([0usize; INLINE_OPS], Vec::new());
     let order: &mut [usize] = if n <= INLINE_OPS {
         &mut order_buf[..n]
@@ -502,7 +707,11 @@ pub fn run<'o>(ops: &mut [&'o mut (dyn Op + 'o)], wait: Wait) -> Option<usize> {
         order_vec.resize(n, 0);
         &mut order_vec
     };
-    random_order(order);
+    if biased {
+        order.iter_mut().enumerate().for_each(|(i, slot)| *slot = i);
+    } else {
+        random_order(order);
+    }
     let (mut lock_buf, mut lock_vec) = ([(0usize, 0usize); INLINE_OPS], Vec::new());
     let mut nlocks = 0;
     let mut timers = false;
@@ -550,17 +759,21 @@ pub fn run<'o>(ops: &mut [&'o mut (dyn Op + 'o)], wait: Wait) -> Option<usize> {
             if matches!(wait, Wait::No) || deadline.is_some_and(|d| now.is_some_and(|n| n >= d)) {
                 return Step::GiveUp;
             }
-            // SE3: register everywhere (under all the locks), then park once.
+            // SE3: register everywhere (under all the locks), then park once; SE1: in the
+            // same order, so that of two operations on one channel neither is always first.
             let waiter = waiter.insert(Waiter::new());
-            for (i, op) in ops.iter_mut().enumerate() {
-                op.register(waiter, i);
+            for &i in order.iter() {
+                ops[i].register(waiter, i);
             }
             Step::Wait
         });
         match step {
             Step::Done(i, wake) => {
                 wake_one(wake);
-                return Some(i);
+                if ops[i].settle() {
+                    return Some(i);
+                }
+                continue;
             }
             Step::GiveUp => return None,
             Step::Wait => {}
@@ -589,8 +802,10 @@ pub fn run<'o>(ops: &mut [&'o mut (dyn Op + 'o)], wait: Wait) -> Option<usize> {
                 }
             }
         });
-        if let Some(i) = done {
-            ops[i].complete();
+        // SE5: unless a watcher was told of a change (then look again).
+        if let Some(i) = done
+            && ops[i].complete()
+        {
             return Some(i);
         }
     }
@@ -650,17 +865,18 @@ pub enum Wait {
     Until(Option<Instant>),
 }
 
-/// The operation a [`Select`] completed. Finish it with [`send`](SelectedOperation::send) or
+/// The operation a [`Select`] chose. Finish it with [`send`](SelectedOperation::send) or
 /// [`recv`](SelectedOperation::recv), passing the same handle that was given to the `Select`.
-/// Those never block (the operation already happened). Not `Send`, like the `Select` it
-/// borrows.
-pub struct SelectedOperation<'s, 'a> {
-    op: &'s mut (dyn Op + 'a),
+/// Those never block (the channel promised the send, or the message was received). Dropping
+/// it unfinished panics, as crossbeam's does. Not `Send`.
+#[must_use = "a selected operation must be finished with `send` or `recv`"]
+pub struct SelectedOperation<'a> {
     index: usize,
+    op: Box<dyn Op + 'a>,
     finished: bool,
 }
 
-impl fmt::Debug for SelectedOperation<'_, '_> {
+impl fmt::Debug for SelectedOperation<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SelectedOperation")
             .field("index", &self.index)
@@ -668,28 +884,40 @@ impl fmt::Debug for SelectedOperation<'_, '_> {
     }
 }
 
-impl SelectedOperation<'_, '_> {
+impl<'a> SelectedOperation<'a> {
+    fn new((index, op): (usize, Box<dyn Op + 'a>)) -> SelectedOperation<'a> {
+        SelectedOperation {
+            index,
+            op,
+            finished: false,
+        }
+    }
+
     /// The index the operation got when it was added.
     pub fn index(&self) -> usize {
         self.index
     }
 
-    /// The outcome of the selected send: `Err` gives the message back if every receiver was
-    /// gone.
+    /// Sends `msg` as the selected send; never blocks. `Err` gives the message back if every
+    /// receiver is gone.
     ///
     /// # Panics
     /// If `tx` is not the sender this operation was added with.
-    pub fn send<T>(mut self, tx: &Sender<T>) -> Result<(), SendError<T>> {
+    pub fn send<T>(mut self, tx: &Sender<T>, msg: T) -> Result<(), SendError<T>> {
         assert!(
             self.op.is_send() && self.op.handle() == tx as *const Sender<T> as *const (),
             "SelectedOperation::send: not the sender of the selected operation"
         );
         self.finished = true;
-        let outcome = self.op.outcome() as *mut Option<Result<(), SendError<T>>>;
+        let outcome = self.op.outcome() as *mut Option<SendReady<'_, T>>;
         // SAFETY: the operation was made by `Select::send` with this very `Sender<T>`
-        // (checked above), so its outcome slot has exactly this type; `self.op` borrows it
-        // mutably, so nothing else touches it.
-        unsafe { (*outcome).take() }.expect("a selected operation has an outcome")
+        // (checked above), so its outcome slot has this type (its lifetime is that of the
+        // `&Sender` it holds, which outlives this call); `self.op` is ours, nothing else
+        // touches it.
+        let ready = unsafe { (*outcome).take() };
+        ready
+            .expect("a selected operation has an outcome")
+            .send(msg)
     }
 
     /// The outcome of the selected receive: the message, or `Err` if the channel was empty
@@ -709,9 +937,9 @@ impl SelectedOperation<'_, '_> {
     }
 }
 
-impl Drop for SelectedOperation<'_, '_> {
+impl Drop for SelectedOperation<'_> {
     fn drop(&mut self) {
-        // The operation already happened: dropping its outcome would silently lose a message.
+        // A received message or a promised send would be silently lost.
         if !self.finished && !std::thread::panicking() {
             panic!("dropped a SelectedOperation without finishing it with `send` or `recv`");
         }

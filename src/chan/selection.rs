@@ -15,7 +15,10 @@
 //!   owner may return and free them at once): it copies the owner's unparker before completing
 //!   and wakes it through the copy.
 //! - C4: `CLAIMED` is short: it lasts while the claimer holds a channel lock, and the claimer
-//!   wakes the owner after `complete`, so an owner that sees `CLAIMED` just parks again.
+//!   wakes the owner after `complete`, so an owner that sees `CLAIMED` just parks again
+//!   (without deadline). The one longer claim is a selected send on a rendezvous channel
+//!   (SE5), held until its message is given; it ends in `complete`, or in `unclaim` with the
+//!   entry queued again and the owner woken.
 
 use crate::loom::sync::atomic::{AtomicUsize, Ordering};
 
@@ -61,6 +64,14 @@ impl Selection {
     #[inline]
     pub(crate) fn complete(&self, case: usize) {
         self.0.store(DONE_BASE + case, Ordering::Release);
+    }
+
+    /// A claimer that cannot complete after all (a selected send whose message never came,
+    /// SE5): hands the call back (`CLAIMED` → `WAITING`), under the lock of the channel whose
+    /// queue gets the entry back, then wakes the owner (C4).
+    #[inline]
+    pub(crate) fn unclaim(&self) {
+        self.0.store(WAITING, Ordering::Release);
     }
 
     /// The owner, at its deadline or when it will not wait: gives up unless a partner claimed

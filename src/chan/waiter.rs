@@ -86,6 +86,23 @@ pub(crate) struct Entry<T> {
     case: usize,
     /// A send's message (until taken), or where a receive's message is put (W3).
     slot: UnsafeCell<Option<T>>,
+    /// A select's send whose message is made only once it is chosen (SE5): it has no message,
+    /// and its claimer leaves a `Grant` instead of taking one.
+    lazy: bool,
+    /// What the claimer of a lazy send granted it (W3: written between claim and complete).
+    grant: UnsafeCell<Grant<T>>,
+}
+
+/// What a lazy send (SE5) was given by the party that completed it.
+#[derive(Debug)]
+pub(crate) enum Grant<T> {
+    /// Nothing: the receivers' disconnection completed it.
+    None,
+    /// A reserved buffer slot (the claimer counted it in `reserved`).
+    Slot,
+    /// A receiver that waits for the message, its own entry claimed by itself (the handshake
+    /// of a rendezvous channel).
+    Partner(NonNull<Entry<T>>),
 }
 
 impl<T> Entry<T> {
@@ -95,6 +112,16 @@ impl<T> Entry<T> {
             waiter: NonNull::from(waiter),
             case,
             slot: UnsafeCell::new(slot),
+            lazy: false,
+            grant: UnsafeCell::new(Grant::None),
+        }
+    }
+
+    /// An entry for a send of `case` whose message comes once it is chosen (SE5).
+    pub(crate) fn new_lazy(waiter: &Waiter, case: usize) -> Entry<T> {
+        Entry {
+            lazy: true,
+            ..Entry::new(waiter, case, None)
         }
     }
 
@@ -102,6 +129,41 @@ impl<T> Entry<T> {
     /// `Done` was seen for its call (W3, C2).
     pub(crate) fn take(&mut self) -> Option<T> {
         self.slot.get_mut().take()
+    }
+
+    /// The owner of a lazy send: what its claimer granted (after `Done`, C2).
+    pub(crate) fn take_grant(&mut self) -> Grant<T> {
+        std::mem::replace(self.grant.get_mut(), Grant::None)
+    }
+
+    /// The owner of a receive entry that claims its own call, for the rendezvous handshake
+    /// (SE5): the entry is claimed before any partner sees it, and the partner completes it.
+    pub(crate) fn claim_own(&self) -> Claimed<T> {
+        // SAFETY: the waiter is the caller's own, alive for this borrow of its entry.
+        let waiter = unsafe { self.waiter.as_ref() };
+        let claimed = waiter.sel.try_claim();
+        debug_assert!(claimed, "a fresh call is claimable");
+        Claimed {
+            entry: NonNull::from(self),
+            // SAFETY: the owner's frame (which made the unparker) is the caller's own.
+            unparker: unsafe { waiter.unparker.upgrade() },
+        }
+    }
+
+    /// The owner of a lazy send, after `Done`: the receiver granted to it as a claimed
+    /// partner.
+    ///
+    /// # Safety
+    /// `partner` came from `Grant::Partner` of this call: the receiver made it with
+    /// `claim_own` and waits, its frame alive, until the claim is completed or given back.
+    pub(crate) unsafe fn partner(partner: NonNull<Entry<T>>) -> Claimed<T> {
+        // SAFETY: the caller's contract: the receiver's entry and waiter live.
+        let waiter = unsafe { partner.as_ref().waiter.as_ref() };
+        Claimed {
+            entry: partner,
+            // SAFETY: as above.
+            unparker: unsafe { waiter.unparker.upgrade() },
+        }
     }
 }
 
@@ -133,10 +195,38 @@ impl<T> Claimed<T> {
         unsafe { (*self.entry.as_ref().slot.get()).take() }
     }
 
+    /// The claimed entry (for a grant).
+    pub(crate) fn entry_ptr(&self) -> NonNull<Entry<T>> {
+        self.entry
+    }
+
+    /// Whether the claimed entry is a lazy send (SE5), which has no message to take.
+    pub(crate) fn is_lazy(&self) -> bool {
+        // SAFETY: as in `take`.
+        unsafe { self.entry.as_ref().lazy }
+    }
+
+    /// Grants a claimed lazy send its way to deliver (SE5, W3).
+    pub(crate) fn grant(&mut self, grant: Grant<T>) {
+        // SAFETY: as in `take`.
+        unsafe { *self.entry.as_ref().grant.get() = grant };
+    }
+
     /// Moves a message into a receive's claimed entry.
     pub(crate) fn put(&mut self, msg: &mut Option<T>) {
         // SAFETY: as in `take`.
         unsafe { *self.entry.as_ref().slot.get() = msg.take() };
+    }
+
+    /// Gives the claimed call back (C4, SE5): the entry goes back to the front of `queue` (the
+    /// queue it was claimed from, whose channel lock the caller holds) and the call waits
+    /// again; returns how to wake its owner (after releasing the lock), which parked without
+    /// deadline while the claim lasted.
+    pub(crate) fn unclaim(self, queue: &mut WaitQueue<T>) -> Unparker {
+        // SAFETY: W1/C1 as in `take`: the owner waits for us, so the entry and its waiter live.
+        unsafe { self.entry.as_ref().waiter.as_ref() }.sel.unclaim();
+        queue.0.push_front(self.entry);
+        self.unparker
     }
 
     /// Publishes the transfer (C2) and returns how to wake the owner (C3: the entry must not
@@ -185,6 +275,37 @@ impl<T> WaitQueue<T> {
             }
         }
         None
+    }
+
+    /// Whether no entry is queued (stale ones count).
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Completes every queued call that can still be claimed, except those of `except` (the
+    /// caller's own call), leaving their slots empty, and adds how to wake them to `wake`. For
+    /// the queue of watchers (SE5): each is told "something changed here, look again".
+    pub(crate) fn notify_all(&mut self, except: Option<&Waiter>, wake: &mut Vec<Unparker>) {
+        let except = except.map(NonNull::from);
+        let mut kept = VecDeque::new();
+        while let Some(entry) = self.0.pop_front() {
+            // SAFETY: W2 as in `claim_queued`.
+            let waiter_ptr = unsafe { entry.as_ref().waiter };
+            if Some(waiter_ptr) == except {
+                kept.push_back(entry);
+                continue;
+            }
+            // SAFETY: W2 as in `claim_queued`.
+            let waiter = unsafe { waiter_ptr.as_ref() };
+            if waiter.sel.try_claim() {
+                // SAFETY: W2 as in `claim_queued`.
+                let unparker = unsafe { waiter.unparker.upgrade() };
+                let claimed = Claimed { entry, unparker };
+                wake.push(claimed.finish());
+            }
+        }
+        self.0 = kept;
     }
 
     /// Takes the owner's own entry off the queue, if it is still there (W1). `entry` must be
