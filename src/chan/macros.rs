@@ -160,9 +160,9 @@ macro_rules! __select_parse {
     };
 }
 
-/// Stage 2 of `select!`: evaluates the handles and messages in source order, builds one
-/// operation per arm on the stack (no allocation), runs the select, and dispatches to the arm
-/// whose operation holds the outcome. Not public API.
+/// Stage 2 of `select!`: evaluates the handles in source order, builds one operation per arm
+/// on the stack (no allocation), runs the select, and dispatches to the arm whose operation
+/// holds the outcome (a chosen send arm's message is evaluated there, SE5). Not public API.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_gen {

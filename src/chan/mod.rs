@@ -234,7 +234,9 @@ impl<T> Receiver<T> {
         }
     }
 
-    /// Receives a message if one is ready.
+    /// Receives a message if one is ready. A select waiting to send on a rendezvous channel
+    /// counts as ready: the call then waits for that select to make its message (as in
+    /// crossbeam; arch/select.md, SE5), and reports `Empty` if the select backs out.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
         let instant = match &self.flavor {
             Flavor::Chan(chan) => {
