@@ -573,17 +573,16 @@ fn shrink<T>(buf: &mut VecDeque<T>) {
     buf.shrink_to(buf.len().saturating_mul(2).max(BUF_RESERVE));
 }
 
-/// Drops the messages nobody can receive any more, each on its own: if some `Drop` panics, the
-/// others are still dropped, and the first panic is raised again once all are gone (a second
-/// panic while the first unwinds would abort the process).
+/// Drops the messages nobody can receive any more, in order, as crossbeam does: if a `Drop`
+/// panics, that panic propagates and the messages after it are leaked (dropping them while
+/// the first panic unwinds would abort the process on a second one).
 fn drop_all<T>(messages: VecDeque<T>) {
-    let mut first_panic = None;
-    for msg in messages {
-        if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(msg))) {
-            first_panic.get_or_insert(payload);
-        }
-    }
-    if let Some(payload) = first_panic {
+    let mut rest = messages.into_iter();
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rest.by_ref().for_each(drop);
+    }));
+    if let Err(payload) = dropped {
+        std::mem::forget(rest);
         std::panic::resume_unwind(payload);
     }
 }
