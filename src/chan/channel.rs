@@ -619,7 +619,26 @@ impl<T> Chan<T> {
     ///
     /// # Safety
     /// The caller took the lock with `lock_raw` and uses no reference from `state_raw` any more.
+    #[inline]
     pub(crate) unsafe fn unlock_raw(&self) {
+        // SAFETY: the caller's contract: this thread holds the lock through `lock_raw` and no
+        // other reference to the state exists.
+        if unsafe { (*self.state.data_ptr()).wake_later.is_empty() } {
+            // SAFETY: the caller's contract: this thread holds the lock through `lock_raw`.
+            unsafe { self.state.force_unlock() };
+        } else {
+            // SAFETY: as above.
+            unsafe { self.unlock_raw_and_wake() };
+        }
+    }
+
+    /// `unlock_raw` with watchers to wake (CH3: after the lock is released).
+    ///
+    /// # Safety
+    /// As for `unlock_raw`.
+    #[cold]
+    #[inline(never)]
+    unsafe fn unlock_raw_and_wake(&self) {
         // SAFETY: the caller's contract: this thread holds the lock through `lock_raw` and no
         // other reference to the state exists.
         let wake = unsafe { (*self.state.data_ptr()).take_wake() };

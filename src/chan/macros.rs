@@ -178,8 +178,8 @@ macro_rules! __select_gen {
             $crate::__select_wait!([$($default)*]),
             $biased,
         );
-        // Each operation gives up its outcome and is dropped now, before the arm runs: the
-        // messages of the losing send arms (which may keep channels connected) go first.
+        // Each operation gives up its outcome before the arm runs (losing send arms hold no
+        // message, SE5).
         $( $crate::__select_outcome!($case); )*
         $crate::__select_finish!(__selected [$($default)*] $($case)*)
             }
@@ -231,10 +231,9 @@ macro_rules! __select_ref {
 #[macro_export]
 macro_rules! __select_outcome {
     (($kind:ident $id:ident $($rest:tt)*)) => {
-        let $id = {
-            let mut __op = $id;
-            __op.take_outcome()
-        };
+        // Taken in place (moving each operation out to drop it would copy it): the operation
+        // itself holds nothing to drop early; it goes with the `select!`.
+        let $id = $id.take_outcome();
     };
 }
 
