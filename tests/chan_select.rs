@@ -1925,3 +1925,37 @@ fn losing_send_messages_are_not_made() {
         }
     });
 }
+
+/// SE5: a select's send arm claims a receiver waiting on a rendezvous channel, then its message
+/// expression panics (no message comes). A plain sender that came while the receiver was
+/// claimed found no receiver and queued; the receiver, handed back, must meet it (before the
+/// fix both waited for ever). The sleeps only make that order likely.
+#[test]
+fn a_claim_given_back_meets_a_sender_that_queued_meanwhile() {
+    watchdog(|| {
+        let (tx, rx) = chan::bounded::<u32>(0);
+        let receiver = std::thread::spawn(move || rx.recv());
+        std::thread::sleep(20 * MS);
+        let plain_tx = tx.clone();
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            select! {
+                send(tx, {
+                    // The receiver is claimed now; a plain send comes and queues.
+                    let plain_tx = plain_tx.clone();
+                    std::thread::spawn(move || plain_tx.send(9).unwrap());
+                    std::thread::sleep(50 * MS);
+                    if std::hint::black_box(true) {
+                        panic!("no message after all");
+                    }
+                    0
+                }) -> _ => unreachable!("the message expression panics"),
+            }
+        }));
+        assert!(outcome.is_err(), "the message expression panicked");
+        assert_eq!(
+            receiver.join().unwrap(),
+            Ok(9),
+            "the queued sender's value arrives"
+        );
+    });
+}

@@ -431,6 +431,46 @@ impl Chan {
         r
     }
 
+    /// A select's chosen send on a rendezvous channel (SE5): claims a waiting receiver under
+    /// the lock (`Chan::promise_send_locked`), then, with the lock released, either gives it
+    /// the message (`SendReady::send`: put, complete, wake) or gives the claim back
+    /// (`Chan::release_partner`: under the lock, a plain sender that queued meanwhile meets the
+    /// receiver; else `Claimed::unclaim`, the entry queued again at the front; then the
+    /// wake). Returns whether it claimed a receiver.
+    fn lazy_send(&self, give: Option<u32>) -> bool {
+        let claimed = claim(&mut self.lock().receivers_q);
+        let Some(mut receiver) = claimed else {
+            return false;
+        };
+        match give {
+            Some(value) => {
+                receiver.put(value);
+                receiver.finish().notify();
+            }
+            None => {
+                let mut st = self.lock();
+                // A plain sender that queued while the receiver was claimed meets it now.
+                if let Some(mut sender) = claim(&mut st.senders_q) {
+                    let value = sender.take().expect("a waiting sender holds its message");
+                    receiver.put(value);
+                    let also = sender.finish();
+                    let wake = receiver.finish();
+                    drop(st);
+                    wake.notify();
+                    also.notify();
+                    return true;
+                }
+                // C4: the owner waits (without deadline) while the claim lasts.
+                receiver.entry.touch();
+                receiver.entry.waiter.sel.unclaim();
+                st.receivers_q.push_front(receiver.entry.clone());
+                drop(st);
+                receiver.unparker.notify();
+            }
+        }
+        true
+    }
+
     /// `Chan::drop_sender` of the last sender.
     fn drop_last_sender(&self) {
         let mut st = self.lock();
@@ -871,6 +911,80 @@ fn send_deadline_races_a_receiver_and_a_disconnection() {
                 assert_eq!(got, TryRecv::Empty, "not delivered");
             }
         }
+        chan.assert_quiet(&[]);
+    });
+}
+
+/// SE5/C4: a select's chosen send claims a receiver waiting on a rendezvous channel, and its
+/// message never comes (the `SendReady` is dropped): the claim is handed back (`unclaim`, the
+/// entry queued again) and the owner woken, while the owner's deadline passes. The receive
+/// times out exactly once, its entry leaves the queue, nobody parks for good.
+///
+/// Fails when the hand-back does not wake the owner (deadlock: it parked on `CLAIMED`), or
+/// does not queue the entry again before the owner can abort (an entry left queued).
+#[test]
+fn a_claim_handed_back_by_a_lazy_send_leaves_a_timed_receive_clean() {
+    model(None, || {
+        let chan = Arc::new(Chan::new(Some(0)));
+        let sender = {
+            let chan = chan.clone();
+            thread::spawn(move || chan.lazy_send(None))
+        };
+        assert_eq!(chan.recv(true), Err(true), "nothing was delivered");
+        sender.join().unwrap();
+        chan.assert_quiet(&[]);
+    });
+}
+
+/// SE5: a lazy send that claims a waiting receiver and gives the message after releasing the
+/// lock, racing the receiver's deadline: exactly one of "delivered" (the claim came first;
+/// the owner then waits past its deadline, C4) and "timed out" (the abort came first; the send
+/// claims nothing).
+#[test]
+fn a_lazy_send_delivers_after_the_lock_or_finds_the_receive_aborted() {
+    model(None, || {
+        let chan = Arc::new(Chan::new(Some(0)));
+        let sender = {
+            let chan = chan.clone();
+            thread::spawn(move || chan.lazy_send(Some(7)))
+        };
+        let got = chan.recv(true);
+        let claimed = sender.join().unwrap();
+        match got {
+            Ok(v) => {
+                assert_eq!(v, 7);
+                assert!(claimed, "delivered, so claimed");
+            }
+            Err(timed_out) => {
+                assert!(timed_out);
+                assert!(!claimed, "an aborted receive is never claimed");
+            }
+        }
+        chan.assert_quiet(&[]);
+    });
+}
+
+/// SE5/C4 with a second sender: the first (a lazy send) hands its claim back, a plain send
+/// delivers to the same receive, which has no deadline. The value arrives once, also when the
+/// plain send came while the receive was claimed (it queued, finding no receiver).
+///
+/// Fails when the hand-back only queues the receiver again (found by this model: the
+/// receiver and the queued sender then both wait for ever).
+#[test]
+fn a_receive_handed_back_by_a_lazy_send_gets_the_next_senders_value() {
+    model(Some(3), || {
+        let chan = Arc::new(Chan::new(Some(0)));
+        let lazy = {
+            let chan = chan.clone();
+            thread::spawn(move || chan.lazy_send(None))
+        };
+        let plain = {
+            let chan = chan.clone();
+            thread::spawn(move || chan.send(9, false))
+        };
+        assert_eq!(chan.recv(false), Ok(9));
+        lazy.join().unwrap();
+        assert!(plain.join().unwrap().is_ok());
         chan.assert_quiet(&[]);
     });
 }

@@ -317,17 +317,37 @@ impl<T> Chan<T> {
         wake_one(wake);
     }
 
-    /// Breaks a `Promise::Partner`: the claimed receiver waits again, first in line; or, if
-    /// every sender is gone meanwhile, its receive ends disconnected (CH4).
-    pub(crate) fn release_partner(&self, partner: Claimed<T>) {
+    /// Breaks a `Promise::Partner`: the claimed receiver waits again, first in line; or, if a
+    /// sender queued meanwhile, it meets that sender now (a plain send's message, or a select's
+    /// send as its new partner); or, if every sender is gone meanwhile, its receive ends
+    /// disconnected (CH4).
+    pub(crate) fn release_partner(&self, mut partner: Claimed<T>) {
         let mut st = self.lock();
+        let mut also = None;
         let wake = if st.tx_gone {
             partner.finish()
+        } else if let Some(mut sender) = st.senders_q.claim() {
+            // SE5: a sender queued while the receiver was claimed (it found no receiver then);
+            // the receiver, handed back, meets it now, as a receive arriving would (else both
+            // would wait for ever).
+            if sender.is_lazy() {
+                // Another select's send: the receiver, still claimed, becomes its partner
+                // (the claim passes on; the receiver's owner goes on waiting, C4).
+                sender.grant(Grant::Partner(partner.entry_ptr()));
+                drop(partner);
+                sender.finish()
+            } else {
+                let mut msg = sender.take();
+                partner.put(&mut msg);
+                also = Some(sender.finish());
+                partner.finish()
+            }
         } else {
             partner.unclaim(&mut st.receivers_q)
         };
         drop(st);
         wake.unpark();
+        wake_one(also);
     }
 
     /// Under the lock: receives into `out` now if possible (CH1, CH2).
