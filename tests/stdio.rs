@@ -1,7 +1,8 @@
 //! `weft::io::stdin`: reads park only the coroutine when standard input is a pipe written
 //! slowly (one worker, another coroutine keeps running), and std's behaviour with a regular
 //! file (one shared buffer across `read_line`, `lines`, `lock` and `read_to_string`, `Ok(0)`
-//! at the end), from a coroutine and from a plain thread. A terminal cannot be had here.
+//! at the end), from a coroutine and from a plain thread; the same slow reads when standard
+//! input is a terminal (a pseudo-terminal the test drives).
 
 mod support;
 
@@ -87,6 +88,55 @@ fn a_coroutine_reading_a_slow_pipe_leaves_its_only_worker_to_others() {
             .assert_stdout_contains("[line=third]");
         assert_eq!(out.stdout_value("count"), "3");
         assert_eq!(out.stdout_value("workers"), "1");
+    });
+}
+
+/// Standard input is a terminal: the child's stdin is the slave side of a pseudo-terminal
+/// (canonical mode: a line arrives at its newline, `^D` at a line's start reads as the end),
+/// written to slowly through the master side, on one worker.
+#[test]
+fn a_coroutine_reading_a_terminal_leaves_its_only_worker_to_others() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    watchdog(|| {
+        let (mut master, slave) = {
+            let (mut m, mut s) = (-1, -1);
+            // SAFETY: openpty writes two descriptors into the given ints; the name, termios
+            // and window size arguments may be null.
+            let rc = unsafe {
+                libc::openpty(
+                    &mut m,
+                    &mut s,
+                    std::ptr::null_mut(),
+                    std::ptr::null(),
+                    std::ptr::null(),
+                )
+            };
+            assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+            // SAFETY: both descriptors are fresh and owned by nothing else.
+            unsafe { (File::from_raw_fd(m), OwnedFd::from_raw_fd(s)) }
+        };
+        let mut cmd = child_command(
+            "child_stdin_pipe",
+            "stdin-pipe",
+            &[("WEFT_WORKERS", "1")],
+            false,
+        );
+        cmd.stdin(std::process::Stdio::from(slave))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = LiveChild::spawn(cmd, "stdin-terminal child", 60);
+        child.wait_for_stdout(&format!("[ticked={STEPS}]"));
+        master.write_all(b"first\n").unwrap();
+        child.wait_for_stdout("[line=first]");
+        // Two ends: one for `lines`, one for the last `read`.
+        master.write_all(b"second\nthird\n\x04\x04").unwrap();
+        let out = child.finish();
+        out.assert_success();
+        out.assert_stdout_contains("[line=second]")
+            .assert_stdout_contains("[line=third]");
+        assert_eq!(out.stdout_value("count"), "3");
+        assert_eq!(out.stdout_value("workers"), "1");
+        drop(master);
     });
 }
 
