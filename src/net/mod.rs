@@ -115,6 +115,54 @@ macro_rules! fd_conversions {
 
 pub(crate) use fd_conversions;
 
+/// `Read` (`read`) or `Write` (`write`) for a type and for a shared reference to it, as std
+/// has them for its streams and the child's stdin, through the type's inherent `read_inner`
+/// and `read_vectored_inner`, or `write_inner` and `write_vectored_inner`. A write needs no
+/// flush: nothing is buffered.
+macro_rules! io_by_ref {
+    (read $t:ty) => {
+        $crate::net::io_by_ref!(@read $t);
+        $crate::net::io_by_ref!(@read &$t);
+    };
+    (write $t:ty) => {
+        $crate::net::io_by_ref!(@write $t);
+        $crate::net::io_by_ref!(@write &$t);
+    };
+    (@read $t:ty) => {
+        impl ::std::io::Read for $t {
+            fn read(&mut self, buf: &mut [u8]) -> ::std::io::Result<usize> {
+                self.read_inner(buf)
+            }
+
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [::std::io::IoSliceMut<'_>],
+            ) -> ::std::io::Result<usize> {
+                self.read_vectored_inner(bufs)
+            }
+        }
+    };
+    (@write $t:ty) => {
+        impl ::std::io::Write for $t {
+            fn write(&mut self, buf: &[u8]) -> ::std::io::Result<usize> {
+                self.write_inner(buf)
+            }
+
+            fn write_vectored(
+                &mut self,
+                bufs: &[::std::io::IoSlice<'_>],
+            ) -> ::std::io::Result<usize> {
+                self.write_vectored_inner(bufs)
+            }
+
+            fn flush(&mut self) -> ::std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use io_by_ref;
+
 /// The progress of a non-blocking `connect` (TCP and Unix), from the socket's pending error
 /// and its `peer_addr`: done, failed with the connect's error, or still connecting
 /// (`WouldBlock`: wait for writability, then ask again).

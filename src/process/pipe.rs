@@ -131,33 +131,7 @@ impl ChildStdin {
     }
 }
 
-impl Write for ChildStdin {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_inner(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.write_vectored_inner(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &ChildStdin {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_inner(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.write_vectored_inner(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+crate::net::io_by_ref!(write ChildStdin);
 
 macro_rules! read_end {
     ($name:ident) => {
