@@ -72,7 +72,6 @@ impl Call {
                     self.parker.park();
                 }
             }
-            self.flags.end_park();
         }
     }
 }
@@ -123,7 +122,6 @@ fn wake_from_inside_the_poll_needs_no_unpark() {
         call.events.fetch_add(1, Ordering::Relaxed);
         assert!(!call.flags.wake(), "no unpark: the caller is not parked");
         assert!(!call.flags.begin_park(), "the caller polls again at once");
-        call.flags.end_park();
     });
 }
 

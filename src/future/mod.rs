@@ -160,7 +160,6 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
                 park::park(None, Wait::BlockOn);
             }
         }
-        signal.flags.end_park();
     };
     give_back(signal);
     out

@@ -32,15 +32,16 @@ impl Flags {
     }
 
     /// The caller, before each poll: clears `NOTIFIED`, so a wake during the poll is seen after
-    /// it. A read-modify-write (Acquire), so the poll sees what every waker so far did before
-    /// its wake, even a waker whose wake found the flag already set (its RMW is earlier in the
-    /// word's modification order: P9's rule).
+    /// it, and `PARKED`, left set by the last wait (it is set only while `NOTIFIED` is, so no
+    /// wake needed an unpark meanwhile). A read-modify-write (Acquire), so the poll sees what
+    /// every waker so far did before its wake, even a waker whose wake found the flag already
+    /// set (its RMW is earlier in the word's modification order: P9's rule).
     pub(crate) fn before_poll(&self) {
-        self.0.fetch_and(!NOTIFIED, Ordering::AcqRel);
+        self.0.fetch_and(!(NOTIFIED | PARKED), Ordering::AcqRel);
     }
 
-    /// The caller, after a `Pending`: sets `PARKED`; returns whether it must park, that is
-    /// whether no wake came since the poll began. A wake earlier in the word's order is seen
+    /// The caller, after a `Pending`: sets `PARKED` (cleared by the next `before_poll`);
+    /// returns whether it must park, that is whether no wake came since the poll began. A wake earlier in the word's order is seen
     /// here; a later one sees `PARKED` and unparks.
     pub(crate) fn begin_park(&self) -> bool {
         self.0.fetch_or(PARKED, Ordering::AcqRel) & NOTIFIED == 0
@@ -49,10 +50,5 @@ impl Flags {
     /// The caller, woken from a park (perhaps spuriously, P4): whether it must park again.
     pub(crate) fn must_park(&self) -> bool {
         self.0.load(Ordering::Acquire) & NOTIFIED == 0
-    }
-
-    /// The caller, done waiting: clears `PARKED`, it polls again.
-    pub(crate) fn end_park(&self) {
-        self.0.fetch_and(!PARKED, Ordering::AcqRel);
     }
 }
