@@ -20,8 +20,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::SystemTime;
 
 use super::nowait::NoWait;
-use super::offload::{offload, on_coroutine};
+use super::offload::offload;
 use super::{FileTimes, Metadata, OpenOptions, Permissions, TryLockError};
+use crate::coroutine::current::in_coroutine;
 
 /// An open file, as [`std::fs::File`]: the same methods and traits, with `Read`, `Write` and
 /// `Seek` for `File` and `&File` (not for `Arc<File>`: the orphan rule forbids it; use
@@ -172,7 +173,7 @@ impl File {
         F: FnOnce(&std::fs::File) -> T + Send,
         T: Send + 'static,
     {
-        if !on_coroutine() {
+        if !in_coroutine() {
             return f(&self.inner);
         }
         let _busy = Busy::new(&self.shared.busy);
@@ -204,7 +205,7 @@ impl File {
 
 impl Read for &File {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if !on_coroutine() {
+        if !in_coroutine() {
             return (&self.inner).read(buf);
         }
         if let Some(n) = self.fast_read(&mut [IoSliceMut::new(&mut *buf)]) {
@@ -214,7 +215,7 @@ impl Read for &File {
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        if !on_coroutine() {
+        if !in_coroutine() {
             return (&self.inner).read_vectored(bufs);
         }
         if let Some(n) = self.fast_read(bufs) {
@@ -236,7 +237,7 @@ impl Read for &File {
 
 impl Write for &File {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if !on_coroutine() {
+        if !in_coroutine() {
             return (&self.inner).write(buf);
         }
         if let Some(n) = self.fast_write(&[IoSlice::new(buf)]) {
@@ -246,7 +247,7 @@ impl Write for &File {
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        if !on_coroutine() {
+        if !in_coroutine() {
             return (&self.inner).write_vectored(bufs);
         }
         if let Some(n) = self.fast_write(bufs) {
@@ -257,7 +258,7 @@ impl Write for &File {
 
     /// One pool call for the whole buffer, after a fast-path attempt.
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        if !on_coroutine() {
+        if !in_coroutine() {
             return (&self.inner).write_all(buf);
         }
         let mut rest = buf;
@@ -281,7 +282,7 @@ impl Seek for &File {
     /// the worker (FS3); from the end it may ask a network file system for the length, so it
     /// goes to the pool.
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        if !on_coroutine() || (!matches!(pos, SeekFrom::End(_)) && self.position_free()) {
+        if !in_coroutine() || (!matches!(pos, SeekFrom::End(_)) && self.position_free()) {
             return (&self.inner).seek(pos);
         }
         self.pool(|mut f| f.seek(pos))
@@ -360,7 +361,7 @@ through_ref!(File);
 /// FS3 check.
 impl FileExt for File {
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
-        if !on_coroutine() {
+        if !in_coroutine() {
             return self.inner.read_at(buf, offset);
         }
         if let Ok(at) = i64::try_from(offset)
@@ -376,7 +377,7 @@ impl FileExt for File {
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
-        if !on_coroutine() {
+        if !in_coroutine() {
             return self.inner.write_at(buf, offset);
         }
         if let Ok(at) = i64::try_from(offset)

@@ -17,8 +17,3 @@ where
         f()
     }
 }
-
-/// Whether the caller is a coroutine (then waits go to the pool, FS1).
-pub(super) fn on_coroutine() -> bool {
-    in_coroutine()
-}

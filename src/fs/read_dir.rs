@@ -13,8 +13,9 @@ use std::io;
 use std::os::unix::fs::DirEntryExt;
 use std::path::PathBuf;
 
-use super::offload::{offload, on_coroutine};
+use super::offload::offload;
 use super::{FileType, Metadata};
+use crate::coroutine::current::in_coroutine;
 
 /// FS4: entries per pool call.
 const BATCH: usize = 64;
@@ -46,7 +47,7 @@ impl Iterator for ReadDir {
         if self.ready.is_empty() {
             let inner = &mut self.inner;
             let ready = &mut self.ready;
-            let batch = if on_coroutine() { BATCH } else { 1 };
+            let batch = if in_coroutine() { BATCH } else { 1 };
             let eager = batch > 1;
             offload(move || {
                 for entry in inner.take(batch) {
