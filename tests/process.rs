@@ -260,18 +260,7 @@ fn child_many_children() {
         drop(stdins_tx);
         let mut stdins: Vec<_> = (0..CHILDREN).map(|_| stdins_rx.recv().unwrap()).collect();
         // Every coroutine has spawned its child and gone on into `wait`.
-        let (step_tx, step_rx) = chan::unbounded();
-        let ticker = go!(move || {
-            for s in 0..STEPS {
-                weft::thread::yield_now();
-                step_tx.send(s).unwrap();
-            }
-            worker_name()
-        });
-        for s in 0..STEPS {
-            assert_eq!(step_rx.recv().unwrap(), s);
-        }
-        let ticker_worker = ticker.join().unwrap();
+        let ticker_worker = tick_while(Arc::new(AtomicBool::new(true)));
         assert_eq!(finished.load(Ordering::SeqCst), 0, "a child exited early");
         child_report("pidfds", open_pidfds());
         for (i, stdin) in &mut stdins {

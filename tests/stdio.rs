@@ -63,6 +63,16 @@ fn child_stdin_pipe() {
     });
 }
 
+/// The end of `child_stdin_pipe` as its parent sees it: every line read, on one worker.
+fn assert_read_three_lines_on_one_worker(child: LiveChild) {
+    let out = child.finish();
+    out.assert_success();
+    out.assert_stdout_contains("[line=second]")
+        .assert_stdout_contains("[line=third]");
+    assert_eq!(out.stdout_value("count"), "3");
+    assert_eq!(out.stdout_value("workers"), "1");
+}
+
 #[test]
 fn a_coroutine_reading_a_slow_pipe_leaves_its_only_worker_to_others() {
     watchdog(|| {
@@ -82,12 +92,7 @@ fn a_coroutine_reading_a_slow_pipe_leaves_its_only_worker_to_others() {
         child.wait_for_stdout("[line=first]");
         stdin.write_all(b"second\nthird\n").unwrap();
         drop(stdin);
-        let out = child.finish();
-        out.assert_success();
-        out.assert_stdout_contains("[line=second]")
-            .assert_stdout_contains("[line=third]");
-        assert_eq!(out.stdout_value("count"), "3");
-        assert_eq!(out.stdout_value("workers"), "1");
+        assert_read_three_lines_on_one_worker(child);
     });
 }
 
@@ -130,12 +135,7 @@ fn a_coroutine_reading_a_terminal_leaves_its_only_worker_to_others() {
         child.wait_for_stdout("[line=first]");
         // Two ends: one for `lines`, one for the last `read`.
         master.write_all(b"second\nthird\n\x04\x04").unwrap();
-        let out = child.finish();
-        out.assert_success();
-        out.assert_stdout_contains("[line=second]")
-            .assert_stdout_contains("[line=third]");
-        assert_eq!(out.stdout_value("count"), "3");
-        assert_eq!(out.stdout_value("workers"), "1");
+        assert_read_three_lines_on_one_worker(child);
         drop(master);
     });
 }
