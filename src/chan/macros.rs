@@ -38,15 +38,7 @@
 #[macro_export]
 macro_rules! select {
     ($($tokens:tt)*) => {
-        $crate::__select_parse!(
-            false
-            []
-            (__c0 __c1 __c2 __c3 __c4 __c5 __c6 __c7 __c8 __c9 __c10 __c11 __c12 __c13 __c14
-             __c15 __c16 __c17 __c18 __c19 __c20 __c21 __c22 __c23 __c24 __c25 __c26 __c27
-             __c28 __c29 __c30 __c31)
-            []
-            ($($tokens)*)
-        )
+        $crate::__select_start!(false ($($tokens)*))
     };
 }
 
@@ -69,8 +61,18 @@ macro_rules! select {
 #[macro_export]
 macro_rules! select_biased {
     ($($tokens:tt)*) => {
+        $crate::__select_start!(true ($($tokens)*))
+    };
+}
+
+/// The start of `select!` and `select_biased!` (`$biased`): stage 1 with no case parsed yet
+/// and the 32 fresh identifiers its arms take in turn. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_start {
+    ($biased:tt ($($tokens:tt)*)) => {
         $crate::__select_parse!(
-            true
+            $biased
             []
             (__c0 __c1 __c2 __c3 __c4 __c5 __c6 __c7 __c8 __c9 __c10 __c11 __c12 __c13 __c14
              __c15 __c16 __c17 __c18 __c19 __c20 __c21 __c22 __c23 __c24 __c25 __c26 __c27
